@@ -1,0 +1,45 @@
+"""hyperflax: hyperparameter tuning and AutoML for JAX.
+
+Search spaces and tuners run on Optuna; JAX-heavy subpackages (``trainers``, ``models``) are
+imported on first use, so ``import hyperflax`` stays light.
+
+Example:
+    >>> import hyperflax as hx
+    >>> hx.HyperParameters().Int("units", 32, 256)
+    32
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hyperflax import search_spaces as search_spaces
+from hyperflax import tuners as tuners
+from hyperflax._version import __version__ as __version__
+from hyperflax.search_spaces import HyperParameters as HyperParameters
+from hyperflax.search_spaces import SearchSpace as SearchSpace
+from hyperflax.search_spaces import SearchSpaceError as SearchSpaceError
+from hyperflax.tuners import Objective as Objective
+
+if TYPE_CHECKING:
+    from hyperflax import models as models
+    from hyperflax import trainers as trainers
+
+_LAZY_MODULES = {"models", "trainers"}
+
+__all__ = [
+    "HyperParameters",
+    "Objective",
+    "SearchSpace",
+    "SearchSpaceError",
+    "__version__",
+    "models",
+    "search_spaces",
+    "trainers",
+    "tuners",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"hyperflax.{name}")
+    raise AttributeError(f"module 'hyperflax' has no attribute {name!r}")

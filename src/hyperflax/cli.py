@@ -1,0 +1,133 @@
+"""The ``hyperflax`` command: ``demo``, ``tune CONFIG.yaml``, ``summary``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from hyperflax import tuners
+from hyperflax.search_spaces import HyperParameters, SearchSpace
+from hyperflax.tuners import _results, _study
+from hyperflax.tuners._objective import Objective
+
+_TUNERS: dict[str, type[tuners.Tuner]] = {
+    "random": tuners.RandomSearch,
+    "bayesian": tuners.BayesianOptimization,
+    "grid": tuners.GridSearch,
+    "hyperband": tuners.Hyperband,
+}
+_CONFIG_KEYS = {"function", "space", "tuner", "tuner_args", "objective", "max_trials", "time_limit"}
+_CONFIG_KEYS |= {"seed", "directory", "project_name", "storage", "pruner", "overwrite"}
+
+
+def demo(directory: str = "hx_runs", max_trials: int = 30) -> tuners.Tuner:
+    """Bayesian optimization of the Branin function on the embedded defaults (SQLite study)."""
+    from hyperflax.testing import BRANIN_MIN, branin
+
+    tuner = tuners.BayesianOptimization(
+        branin,
+        objective=Objective("branin", "min"),
+        max_trials=max_trials,
+        seed=0,
+        directory=directory,
+        project_name="demo-branin",
+        overwrite=True,
+    )
+    tuner.search()
+    tuner.results_summary(5)
+    best = tuner.get_best_trials(1)[0].value
+    print(f"best branin value {best:.4f} (known minimum {BRANIN_MIN}); study: {tuner.project_dir}")
+    return tuner
+
+
+def tune(config_path: str | Path) -> tuners.Tuner:
+    """Run the search a YAML file describes; see the README for its keys."""
+    path = Path(config_path)
+    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(config, dict) or "function" not in config:
+        raise SystemExit(f"{path}: a tune config needs at least 'function: module:name'")
+    if unknown := set(config) - _CONFIG_KEYS:
+        raise SystemExit(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(_CONFIG_KEYS)}")
+    kind = config.pop("tuner", "bayesian")
+    if kind not in _TUNERS:
+        raise SystemExit(f"{path}: tuner must be one of {sorted(_TUNERS)}, got {kind!r}")
+    fn = _load_function(str(config.pop("function")), path.parent)
+    space = SearchSpace(config.pop("space")) if "space" in config else None
+    objective = config.pop("objective", "val_loss")
+    if isinstance(objective, dict):
+        objective = Objective(**objective)
+    tuner = _TUNERS[kind](
+        _with_space(fn, space), objective=objective, **config.pop("tuner_args", {}), **config
+    )
+    tuner.search()
+    tuner.results_summary()
+    return tuner
+
+
+def summary(directory: str, project_name: str, storage: str | None, num_trials: int) -> None:
+    """Print the results table of an existing project."""
+    project = _study.project_dir(directory, project_name)
+    if storage is None and not (project / "study.db").exists():
+        raise SystemExit(f"no study at {project / 'study.db'}; pass --directory/--project-name")
+    study = optuna.load_study(
+        study_name=project_name, storage=_study.make_storage(storage, project)
+    )
+    attrs = study.user_attrs
+    objective = Objective(attrs.get("hx:objective", "value"), attrs.get("hx:direction", "min"))
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    best = sorted(complete, key=lambda t: objective.sign * float(t.value or 0.0))[:num_trials]
+    _results.print_summary(study, objective, best)
+
+
+def _load_function(spec: str, base: Path) -> Callable[[HyperParameters], Any]:
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise SystemExit(f"function must be 'module:name', got {spec!r}")
+    sys.path.insert(0, str(base.resolve()))
+    fn = getattr(importlib.import_module(module_name), attr)
+    if not callable(fn):
+        raise SystemExit(f"{spec} is not callable")
+    return fn  # type: ignore[no-any-return]
+
+
+def _with_space(
+    fn: Callable[[HyperParameters], Any], space: SearchSpace | None
+) -> Callable[[HyperParameters], Any]:
+    if space is None:
+        return fn
+
+    def declared(hp: HyperParameters) -> Any:
+        space.sample(hp)
+        return fn(hp)
+
+    return declared
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``hyperflax`` console script."""
+    parser = argparse.ArgumentParser(prog="hyperflax", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("demo", help="run the demo search on the embedded defaults")
+    p.add_argument("--directory", default="hx_runs")
+    p.add_argument("--max-trials", type=int, default=30)
+    p = commands.add_parser("tune", help="run the search a YAML config describes")
+    p.add_argument("config")
+    p = commands.add_parser("summary", help="print the results of a project")
+    p.add_argument("--directory", default="hx_runs")
+    p.add_argument("--project-name", required=True)
+    p.add_argument("--storage", default=None)
+    p.add_argument("-n", "--num-trials", type=int, default=10)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        demo(args.directory, args.max_trials)
+    elif args.command == "tune":
+        tune(args.config)
+    else:
+        summary(args.directory, args.project_name, args.storage, args.num_trials)

@@ -1,0 +1,102 @@
+"""Grid search over a define-by-run space that is discovered as trials run."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperflax.search_spaces import SearchSpaceError
+from hyperflax.tuners._tuner import FINISHED, Tuner
+
+
+class GridSearch(Tuner):
+    """Tries every combination of a finite space, in order, until it is exhausted.
+
+    The space is discovered as trials run, so conditional parameters join the grid when a
+    trial first asks for them. Every parameter must be finite: ``Int``, ``Choice``,
+    ``Boolean``, ``Fixed``, or ``Float`` with a ``step``; anything else raises
+    :class:`~hyperflax.SearchSpaceError` when it is defined. ``max_trials`` defaults to the
+    whole grid.
+
+    Example:
+        >>> import hyperflax as hx
+        >>> def f(hp):
+        ...     return hp.Int("a", 0, 2) * 10 + hp.Choice("b", [1, 2])
+        >>> tuner = hx.tuners.GridSearch(
+        ...     f, objective=hx.Objective("value", "min"), directory=getfixture("tmp_path"))
+        >>> tuner.search()
+        >>> len(tuner.trials_dataframe())
+        6
+    """
+
+    _default_max_trials = None
+    _finite_space = True
+
+    def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
+        if self.max_trials is not None:
+            finished = study.get_trials(deepcopy=False, states=FINISHED)
+            if len(finished) >= self.max_trials:
+                return None
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return study.ask()
+        for point in _grid(trials):
+            if not any(_covers(t, point) for t in trials):
+                study.enqueue_trial(point)
+                return study.ask()
+        return None
+
+
+def _grid(trials: list[FrozenTrial]) -> Iterator[dict[str, Any]]:
+    """Every combination of the values of every parameter seen so far, in a fixed order."""
+    space: dict[str, BaseDistribution] = {}
+    for t in trials:
+        for name, dist in t.distributions.items():
+            space.setdefault(name, dist)
+    axes = [_values(name, dist) for name, dist in space.items()]
+    for combo in itertools.product(*axes):
+        yield dict(zip(space, combo, strict=True))
+
+
+def _values(name: str, dist: BaseDistribution) -> list[Any]:
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, FloatDistribution):
+        if dist.step is None:
+            raise SearchSpaceError(f"hyperparameter {name!r}: a grid search needs a Float step")
+        n = round((dist.high - dist.low) / dist.step)
+        return [dist.low + i * dist.step for i in range(n + 1)]
+    assert isinstance(dist, IntDistribution), dist
+    return list(range(dist.low, dist.high + 1, dist.step))
+
+
+def _covers(trial: FrozenTrial, point: dict[str, Any]) -> bool:
+    """A trial covers a grid point when every parameter it used has the point's value.
+
+    A parameter the trial never asked for (a branch it did not take) does not matter.
+    Failed trials count as covered: a configuration that fails is not tried again, unless its
+    worker died, in which case it was queued again and that queued trial covers it.
+    """
+    used = trial.params
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+        used = {**trial.system_attrs.get("fixed_params", {}), **used}
+        if not used:
+            return False  # just started: it has not asked for anything yet
+    return all(name not in point or _same(value, point[name]) for name, value in used.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return type(a) is type(b) and a == b

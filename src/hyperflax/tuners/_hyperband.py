@@ -1,0 +1,171 @@
+"""Hyperband (Li et al., 2018): successive halving over brackets of budgets."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Unpack
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperflax.tuners._study import RETRY_OF
+from hyperflax.tuners._tuner import FINISHED, ObjectiveFn, Tuner, TunerOptions
+
+SLOT = "hx:slot"  # user attrs hx:slot_iteration, _bracket, _round, _budget, _parent
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One round of one bracket: ``size`` trials trained to ``budget`` epochs each."""
+
+    iteration: int
+    bracket: int
+    round: int
+    size: int
+    budget: int
+
+    def attrs(self, parent: int | None = None) -> dict[str, Any]:
+        """The user attributes that place a trial in this rung."""
+        attrs: dict[str, Any] = {
+            f"{SLOT}_iteration": self.iteration,
+            f"{SLOT}_bracket": self.bracket,
+            f"{SLOT}_round": self.round,
+            f"{SLOT}_budget": self.budget,
+        }
+        if parent is not None:
+            attrs[f"{SLOT}_parent"] = parent
+        return attrs
+
+    def holds(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` belongs to this rung."""
+        return all(trial.user_attrs.get(k) == v for k, v in self.attrs().items())
+
+
+def schedule(max_epochs: int, factor: int, iterations: int = 1) -> list[list[Rung]]:
+    """The brackets of Hyperband, most exploratory first, each a list of rungs.
+
+    Bracket ``s`` starts ``n = ceil((s_max + 1) / (s + 1) * factor**s)`` configurations at
+    ``max_epochs / factor**s`` epochs and keeps the best ``1 / factor`` of them each round.
+
+    Example:
+        >>> from hyperflax.tuners import hyperband_schedule
+        >>> [(r.size, r.budget) for r in hyperband_schedule(9, 3)[0]]
+        [(9, 1), (3, 3), (1, 9)]
+    """
+    s_max = math.floor(math.log(max_epochs) / math.log(factor) + 1e-9)
+    brackets = []
+    for iteration in range(iterations):
+        for s in range(s_max, -1, -1):
+            n = math.ceil((s_max + 1) / (s + 1) * factor**s)
+            rungs = [
+                Rung(iteration, s, i, n // factor**i, max(1, round(max_epochs * factor ** (i - s))))
+                for i in range(s + 1)
+            ]
+            brackets.append([r for r in rungs if r.size > 0])
+    return brackets
+
+
+class Hyperband(Tuner):
+    """Hyperband: many configurations on small budgets, the best promoted to larger ones.
+
+    Each bracket runs successive halving: ``n`` random configurations train for a few epochs,
+    the best ``1/factor`` continue for ``factor`` times more, up to ``max_epochs``. A promoted
+    trial is a new Optuna trial with the same hyperparameters and ``hx:slot_parent`` naming the
+    trial it continues. A trial's objective is its best reported value. Plain functions
+    receive their budget through ``hp.report``, which stops them once they reach it.
+
+    Args:
+        hypermodel: what to tune; see :class:`Tuner`.
+        max_epochs: the largest budget, in epochs (steps reported through ``hp.report``).
+        factor: the reduction factor (``eta``), at least 2.
+        hyperband_iterations: how many times to run the whole set of brackets.
+        **options: the common tuner arguments of :class:`Tuner`; ``max_trials`` defaults to
+            no limit beyond the schedule.
+
+    Example:
+        >>> import hyperflax as hx
+        >>> def f(hp):
+        ...     x = hp.Float("x", -2.0, 2.0)
+        ...     for epoch in range(9):
+        ...         hp.report(x * x + 1.0 / (epoch + 1), step=epoch)
+        ...     return x * x + 1.0 / 9
+        >>> tuner = hx.tuners.Hyperband(
+        ...     f, objective=hx.Objective("loss", "min"), max_epochs=9, factor=3, seed=0,
+        ...     directory=getfixture("tmp_path"))
+        >>> tuner.search()
+        >>> len(tuner.trials_dataframe())
+        22
+    """
+
+    _default_max_trials = None
+
+    def __init__(
+        self,
+        hypermodel: ObjectiveFn,
+        *,
+        max_epochs: int,
+        factor: int = 3,
+        hyperband_iterations: int = 1,
+        **options: Unpack[TunerOptions],
+    ) -> None:
+        for name, value, low in (
+            ("max_epochs", max_epochs, 1),
+            ("factor", factor, 2),
+            ("hyperband_iterations", hyperband_iterations, 1),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        self.max_epochs = max_epochs
+        self.factor = factor
+        self.hyperband_iterations = hyperband_iterations
+        super().__init__(hypermodel, **options)
+
+    def _budget(self, trial: optuna.Trial) -> int | None:
+        return int(trial.user_attrs[f"{SLOT}_budget"])
+
+    def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
+        trials = study.get_trials(deepcopy=False)
+        if (
+            self.max_trials is not None
+            and sum(t.state in FINISHED for t in trials) >= self.max_trials
+        ):
+            return None
+        if any(t.state == TrialState.WAITING for t in trials):
+            return study.ask()  # a retry or another worker's promotion, already placed
+        retried = {t.user_attrs.get(RETRY_OF) for t in trials} - {None}
+        for bracket in schedule(self.max_epochs, self.factor, self.hyperband_iterations):
+            for previous, rung in zip([None, *bracket], bracket, strict=False):
+                members = [t for t in trials if rung.holds(t) and t.number not in retried]
+                if len(members) >= rung.size:
+                    continue
+                if previous is None:
+                    study.enqueue_trial({}, user_attrs=rung.attrs())
+                    return study.ask()
+                parent = self._promotable(trials, previous, members, retried)
+                if parent is None:
+                    break  # this bracket waits for its previous round; try the next bracket
+                study.enqueue_trial(parent.params, user_attrs=rung.attrs(parent.number))
+                return study.ask()
+        return None
+
+    def _promotable(
+        self,
+        trials: list[FrozenTrial],
+        previous: Rung,
+        members: list[FrozenTrial],
+        retried: set[Any],
+    ) -> FrozenTrial | None:
+        """The best trial of the previous round not promoted yet, once that round is done."""
+        below = [t for t in trials if previous.holds(t) and t.number not in retried]
+        if len(below) < previous.size or any(
+            t.state not in (*FINISHED, TrialState.FAIL) for t in below
+        ):
+            return None
+        promoted = {t.user_attrs.get(f"{SLOT}_parent") for t in members}
+        ranked = sorted(
+            (t for t in below if t.state == TrialState.COMPLETE and t.value is not None),
+            key=lambda t: self.objective.sign * float(t.value or 0.0),
+        )
+        keep = ranked[: previous.size // self.factor]
+        return next((t for t in keep if t.number not in promoted), None)

@@ -1,0 +1,97 @@
+"""The metric a search optimizes, and its direction."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+_MINIMIZED = ("loss", "error", "mse", "mae", "rmse", "mape", "regret", "cost")
+_MAXIMIZED = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "score")
+_DIRECTIONS = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric name and whether to minimize or maximize it.
+
+    Args:
+        name: the metric, e.g. ``"val_accuracy"``; a plain function that returns a float
+            reports that float under this name.
+        direction: ``"min"``/``"minimize"`` or ``"max"``/``"maximize"``.
+
+    Example:
+        >>> import hyperflax as hx
+        >>> hx.Objective("val_accuracy", "max")
+        Objective(name='val_accuracy', direction='maximize')
+    """
+
+    name: str
+    direction: Literal["minimize", "maximize"]
+
+    def __init__(self, name: str, direction: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"Objective name must be a non-empty str, got {name!r}")
+        if direction not in _DIRECTIONS:
+            raise ValueError(
+                f"Objective direction must be one of {sorted(_DIRECTIONS)}, got {direction!r}"
+            )
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "direction", _DIRECTIONS[direction])
+
+    @property
+    def sign(self) -> float:
+        """``+1`` when smaller is better, ``-1`` when larger is better."""
+        return 1.0 if self.direction == "minimize" else -1.0
+
+    def value_of(self, result: float | Mapping[str, float]) -> float:
+        """The objective's value in a float result or a dict of metrics.
+
+        Raises:
+            KeyError: when a dict result lacks the objective's metric.
+            TypeError: when the result is neither a number nor a dict of numbers.
+        """
+        if isinstance(result, Mapping):
+            if self.name not in result:
+                raise KeyError(
+                    f"objective {self.name!r} is not among the reported metrics {sorted(result)}; "
+                    f"pass objective= one of them"
+                )
+            result = result[self.name]
+        try:
+            if isinstance(result, bool | str):
+                raise TypeError
+            return float(result)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"an objective function must return a number or a dict of numbers, got {result!r}"
+            ) from None
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is strictly better than ``b`` (NaN is never better)."""
+        return not math.isnan(a) and (math.isnan(b) or self.sign * a < self.sign * b)
+
+
+def as_objective(objective: str | Objective) -> Objective:
+    """Turn a metric name into an :class:`Objective`, inferring well-known directions.
+
+    Example:
+        >>> from hyperflax.tuners import as_objective
+        >>> as_objective("val_loss").direction, as_objective("val_auc").direction
+        ('minimize', 'maximize')
+    """
+    if isinstance(objective, Objective):
+        return objective
+    if not isinstance(objective, str) or not objective:
+        raise ValueError(f"objective must be a metric name or hx.Objective, got {objective!r}")
+    words = set(re.split(r"[^a-z0-9]+", objective.lower()))
+    if words & set(_MINIMIZED):
+        return Objective(objective, "minimize")
+    if words & set(_MAXIMIZED):
+        return Objective(objective, "maximize")
+    raise ValueError(
+        f"objective {objective!r} has no known direction; pass "
+        f"hx.Objective({objective!r}, 'min') or hx.Objective({objective!r}, 'max')"
+    )

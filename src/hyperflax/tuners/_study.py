@@ -1,0 +1,171 @@
+"""The project directory, its Optuna study, and recovery of trials a dead worker left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperflax.tuners._objective import Objective
+
+logger = logging.getLogger("hyperflax")
+
+OWNER = "hx:owner"
+HEARTBEAT = "hx:heartbeat"
+ERROR = "hx:error"
+RETRY_OF = "hx:retry_of"
+HEARTBEAT_INTERVAL_S = 15.0
+STALE_AFTER_S = 120.0
+
+
+def project_dir(directory: str | os.PathLike[str], project_name: str) -> Path:
+    """``directory/project_name``, the home of a search's study and artifacts."""
+    return Path(directory) / project_name
+
+
+def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorage:
+    """An Optuna storage from a URL, a journal file path or an instance; default SQLite.
+
+    ``journal:///path/file.log`` (or any path ending in ``.log``) is a journal file, other
+    strings are SQLAlchemy URLs (``sqlite:///``, ``postgresql://``, ``mysql://``).
+    """
+    if isinstance(storage, BaseStorage):
+        return storage
+    if storage is None:
+        project.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(project / 'study.db').resolve()}"
+    if storage.startswith("journal://") or storage.endswith(".log"):
+        path = storage.removeprefix("journal://")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    kwargs: dict[str, Any] = {}
+    if storage.startswith("sqlite"):
+        # Several worker processes share one SQLite file: wait for locks instead of failing.
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    return RDBStorage(storage, **kwargs)
+
+
+def reset_project(storage: BaseStorage, study_name: str, project: Path) -> None:
+    """Delete a study and the project's artifacts (``overwrite=True``)."""
+    with contextlib.suppress(KeyError):  # nothing to delete
+        optuna.delete_study(study_name=study_name, storage=storage)
+    for child in ("checkpoints", "compile_cache"):
+        shutil.rmtree(project / child, ignore_errors=True)
+
+
+def check_compatible(study: optuna.Study, objective: Objective, tuner: str) -> None:
+    """Refuse to resume a study made for another objective or tuner."""
+    attrs = study.user_attrs
+    want = {"hx:objective": objective.name, "hx:direction": objective.direction, "hx:tuner": tuner}
+    if not attrs.get("hx:tuner"):
+        for key, value in want.items():
+            study.set_user_attr(key, value)
+        return
+    for key, value in want.items():
+        if attrs.get(key) != value:
+            raise ValueError(
+                f"study {study.study_name!r} was created with {key.removeprefix('hx:')}="
+                f"{attrs.get(key)!r}, not {value!r}; pass overwrite=True to start afresh or use "
+                f"another project_name"
+            )
+
+
+def owner_tag() -> str:
+    """``host:pid:start`` of this process, to tell a dead worker's trials from a live one's."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return "?"
+
+
+def _owner_is_dead(trial: FrozenTrial, now: float) -> bool:
+    tag = trial.user_attrs.get(OWNER)
+    if not isinstance(tag, str) or tag.count(":") < 2:
+        return False
+    host, pid, start = tag.rsplit(":", 2)
+    if host == socket.gethostname():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return start not in ("?", _start_time(int(pid)))
+    beat = trial.user_attrs.get(HEARTBEAT, 0.0)
+    return isinstance(beat, int | float) and now - beat > STALE_AFTER_S
+
+
+def recover_stale_trials(study: optuna.Study) -> list[int]:
+    """Mark trials whose worker died as failed and queue their configurations again.
+
+    A trial is stale when its worker process on this host is gone, or when a worker on
+    another host has not sent a heartbeat for ``STALE_AFTER_S`` seconds.
+
+    Returns:
+        the numbers of the recovered trials.
+    """
+    now = time.time()
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _owner_is_dead(trial, now):
+            continue
+        handle = optuna.Trial(study, trial._trial_id)
+        fail_and_retry(study, handle, "interrupted: its worker process died; configuration retried")
+        recovered.append(trial.number)
+        logger.warning("trial %d was left running by a dead worker; retrying it", trial.number)
+    return recovered
+
+
+def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> None:
+    """Mark an interrupted trial failed and queue its configuration (and schedule slot) again."""
+    trial.set_user_attr(ERROR, message)
+    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+    slot = {k: v for k, v in trial.user_attrs.items() if k.startswith("hx:slot")}
+    study.enqueue_trial(trial.params, user_attrs={**slot, RETRY_OF: trial.number})
+
+
+class Heartbeat:
+    """Records a heartbeat on a running trial from a daemon thread, for workers on other hosts.
+
+    Example:
+        >>> with Heartbeat(trial):  # doctest: +SKIP
+        ...     run(trial)
+    """
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self._trial = trial
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="hyperflax-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+            try:
+                self._trial.set_user_attr(HEARTBEAT, time.time())
+            except Exception:  # a storage hiccup must not kill the trial
+                logger.debug("heartbeat failed", exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._trial.set_user_attr(OWNER, owner_tag())
+        self._trial.set_user_attr(HEARTBEAT, time.time())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
