@@ -23,10 +23,13 @@ from hyperflax.tuners import Objective as Objective
 if TYPE_CHECKING:
     from hyperflax import models as models
     from hyperflax import trainers as trainers
+    from hyperflax.tuners._hypermodel import HyperModel as HyperModel
 
 _LAZY_MODULES = {"models", "trainers"}
+_LAZY_NAMES = {"HyperModel": "hyperflax.tuners._hypermodel"}
 
 __all__ = [
+    "HyperModel",
     "HyperParameters",
     "Objective",
     "SearchSpace",
@@ -42,4 +45,6 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(f"hyperflax.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     raise AttributeError(f"module 'hyperflax' has no attribute {name!r}")

@@ -27,24 +27,14 @@ _CONFIG_KEYS = {"function", "space", "tuner", "tuner_args", "objective", "max_tr
 _CONFIG_KEYS |= {"seed", "directory", "project_name", "storage", "pruner", "overwrite"}
 
 
-def demo(directory: str = "hx_runs", max_trials: int = 30) -> tuners.Tuner:
-    """Bayesian optimization of the Branin function on the embedded defaults (SQLite study)."""
-    from hyperflax.testing import BRANIN_MIN, branin
+def demo(directory: str = "hx_runs", max_epochs: int = 27) -> float:
+    """Hyperband over an MLP space on scikit-learn's digits; returns the held-out test accuracy.
 
-    tuner = tuners.BayesianOptimization(
-        branin,
-        objective=Objective("branin", "min"),
-        max_trials=max_trials,
-        seed=0,
-        directory=directory,
-        project_name="demo-branin",
-        overwrite=True,
-    )
-    tuner.search()
-    tuner.results_summary(5)
-    best = tuner.get_best_trials(1)[0].value
-    print(f"best branin value {best:.4f} (known minimum {BRANIN_MIN}); study: {tuner.project_dir}")
-    return tuner
+    Runs on the embedded defaults: a SQLite study and checkpoints under ``directory/digits``.
+    """
+    from hyperflax._demo import digits_search
+
+    return digits_search(directory, max_epochs)
 
 
 def tune(config_path: str | Path) -> tuners.Tuner:
@@ -94,7 +84,7 @@ def _load_function(spec: str, base: Path) -> Callable[[HyperParameters], Any]:
     fn = getattr(importlib.import_module(module_name), attr)
     if not callable(fn):
         raise SystemExit(f"{spec} is not callable")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _with_space(
@@ -116,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("demo", help="run the demo search on the embedded defaults")
     p.add_argument("--directory", default="hx_runs")
-    p.add_argument("--max-trials", type=int, default=30)
+    p.add_argument("--max-epochs", type=int, default=27)
     p = commands.add_parser("tune", help="run the search a YAML config describes")
     p.add_argument("config")
     p = commands.add_parser("summary", help="print the results of a project")
@@ -126,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("-n", "--num-trials", type=int, default=10)
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo(args.directory, args.max_trials)
+        demo(args.directory, args.max_epochs)
     elif args.command == "tune":
         tune(args.config)
     else:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import Literal, Unpack
+from typing import Any, Literal, Unpack
 
 import optuna
 from optuna.samplers import BaseSampler
 
-from hyperflax.tuners._tuner import ObjectiveFn, Tuner, TunerOptions
+from hyperflax.tuners._tuner import Tuner, TunerOptions
 
 
 class BayesianOptimization(Tuner):
@@ -35,7 +35,7 @@ class BayesianOptimization(Tuner):
 
     def __init__(
         self,
-        hypermodel: ObjectiveFn,
+        hypermodel: Any,
         *,
         sampler: Literal["tpe", "gp"] = "tpe",
         num_initial_points: int = 10,

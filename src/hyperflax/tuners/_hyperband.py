@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax.tuners._study import RETRY_OF
-from hyperflax.tuners._tuner import FINISHED, ObjectiveFn, Tuner, TunerOptions
+from hyperflax.tuners._tuner import FINISHED, Tuner, TunerOptions
 
 SLOT = "hx:slot"  # user attrs hx:slot_iteration, _bracket, _round, _budget, _parent
 
@@ -99,10 +99,11 @@ class Hyperband(Tuner):
     """
 
     _default_max_trials = None
+    _budget_driven = True
 
     def __init__(
         self,
-        hypermodel: ObjectiveFn,
+        hypermodel: Any,
         *,
         max_epochs: int,
         factor: int = 3,

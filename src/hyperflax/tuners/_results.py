@@ -47,7 +47,7 @@ def print_summary(
     console: Console | None = None,
 ) -> None:
     """Print the best trials as a table, then counts by state and the latest errors."""
-    console = console or Console()
+    console = console or Console(width=max(Console().width, 140))
     names = list(dict.fromkeys(k for t in best for k in t.params))
     console.print(f"{study.study_name}: best trials by {objective.name} ({objective.direction})")
     table = Table()

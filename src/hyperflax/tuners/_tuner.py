@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -59,7 +60,8 @@ class Tuner:
     (``_next_trial``, ``_budget``).
 
     Args:
-        hypermodel: ``fn(hp) -> float | dict[str, float]``; it may call ``hp.report(value, step)``
+        hypermodel: a :class:`~hyperflax.HyperModel` to train, or a plain function
+            ``fn(hp) -> float | dict[str, float]`` that may call ``hp.report(value, step)``
             after each epoch so a pruner or Hyperband can stop it early.
         objective: a metric name (direction inferred for names with loss, error, mse, mae, ...
             or accuracy, auc, r2, f1, ...) or an :class:`Objective`.
@@ -80,10 +82,11 @@ class Tuner:
 
     _default_max_trials: int | None = 10
     _finite_space = False
+    _budget_driven = False  # True when the tuner decides each trial's epochs (Hyperband)
 
     def __init__(
         self,
-        hypermodel: ObjectiveFn,
+        hypermodel: Any,
         *,
         objective: str | Objective = "val_loss",
         max_trials: int | None = None,
@@ -96,8 +99,10 @@ class Tuner:
         pruner: str | BasePruner | None = None,
         max_consecutive_failures: int = 3,
     ) -> None:
-        if not callable(hypermodel):
-            raise TypeError(f"hypermodel must be a callable fn(hp), got {hypermodel!r}")
+        if not (callable(hypermodel) or _is_hypermodel(hypermodel)):
+            raise TypeError(
+                f"hypermodel must be a HyperModel or a function fn(hp), got {hypermodel!r}"
+            )
         _check_int("max_trials", max_trials, low=1, optional=True)
         _check_int("max_consecutive_failures", max_consecutive_failures, low=1)
         _check_int("seed", seed, low=0, optional=True)
@@ -120,6 +125,7 @@ class Tuner:
         self.max_consecutive_failures = max_consecutive_failures
         self._study: optuna.Study | None = None
         self._reset_pending = overwrite
+        self._data: Any = None  # what search() trains a HyperModel on
 
     # -- extension points --------------------------------------------------------------------
 
@@ -170,16 +176,44 @@ class Tuner:
 
     # -- searching ---------------------------------------------------------------------------
 
-    def search(self) -> None:
+    def search(
+        self,
+        x: Any = None,
+        y: Any = None,
+        *,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float | None = None,
+        epochs: int | None = None,
+        batch_size: int = 32,
+        callbacks: Sequence[Any] = (),
+    ) -> None:
         """Run trials until ``max_trials``, ``time_limit`` or the tuner's own schedule ends.
 
-        A rerun of the same search resumes it: finished trials are kept, trials that a killed
-        process left running are marked failed and their configurations retried.
+        A plain-function objective takes no arguments here. A HyperModel is trained on
+        ``x, y`` for ``epochs`` (Hyperband: up to ``max_epochs``) with ``batch_size``, validated on
+        ``validation_data`` or the last ``validation_split`` of the rows, with extra trainer
+        ``callbacks``. A rerun of the same search resumes it: finished trials are kept, trials
+        that a killed process left running are marked failed and their configurations retried.
 
         Raises:
             SearchFailedError: after ``max_consecutive_failures`` failed trials in a row.
             SearchSpaceError: when the search space itself is defined wrongly.
+            ValueError: for missing or inconsistent arguments, before any trial runs.
         """
+        if _is_hypermodel(self.hypermodel):
+            self._data = self._fit_data(
+                x, y, validation_data, validation_split, epochs, batch_size, callbacks
+            )
+        else:
+            given = {"x": x, "y": y, "validation_data": validation_data, "epochs": epochs}
+            if extra := [k for k, v in given.items() if v is not None] + (
+                ["validation_split"] * (validation_split is not None)
+                + ["callbacks"] * bool(callbacks)
+            ):
+                raise ValueError(
+                    f"a plain-function objective takes no training arguments, got {extra}; "
+                    f"pass a hx.HyperModel to train a model on data"
+                )
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # hyperflax reports trials itself
         try:
@@ -217,11 +251,12 @@ class Tuner:
             if not best or self.objective.better(current, best[0]):
                 best[:] = [current]
             trial.report(current, step)
-            if budget is not None and step + 1 >= budget:
+            if enforce_budget and budget is not None and step + 1 >= budget:
                 raise _BudgetReached
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after step {step}")
 
+        enforce_budget = budget is not None and self._data is None  # a model trains to it itself
         hp = HyperParameters._for_trial(trial, report, finite=self._finite_space)
         try:
             with _study.Heartbeat(trial):
@@ -242,7 +277,7 @@ class Tuner:
             raise
         except Exception as error:
             self._fail(study, trial, f"{type(error).__name__}: {error}")
-            if isinstance(error, SearchSpaceError):
+            if isinstance(error, SearchSpaceError) or _is_data_error(error):
                 raise
             logger.warning("trial %d failed: %s: %s", trial.number, type(error).__name__, error)
             return error
@@ -252,7 +287,56 @@ class Tuner:
         return None
 
     def _call(self, hp: HyperParameters, trial: optuna.Trial) -> TrialResult:
-        return self.hypermodel(hp)
+        if self._data is None:
+            return self.hypermodel(hp)
+        from hyperflax.tuners import _training
+
+        budget = self._budget(trial)
+        parent = trial.user_attrs.get("hx:slot_parent")
+        return _training.train_trial(
+            self.hypermodel,
+            hp,
+            self._data,
+            objective=self.objective,
+            seed=self.seed or 0,
+            epochs=budget if budget is not None else self._data.epochs,
+            checkpoint=self._checkpoint(trial.number),
+            parent=None if parent is None else self._checkpoint(parent),
+        )
+
+    def _checkpoint(self, number: int) -> Path:
+        return self.project_dir / "checkpoints" / f"trial_{number:05d}"
+
+    def _fit_data(
+        self,
+        x: Any,
+        y: Any,
+        validation_data: tuple[Any, Any] | None,
+        validation_split: float | None,
+        epochs: int | None,
+        batch_size: int,
+        callbacks: Sequence[Any],
+    ) -> Any:
+        from hyperflax.trainers import enable_compilation_cache
+        from hyperflax.tuners import _training
+
+        if x is None or y is None:
+            raise ValueError("search(x, y, ...) needs training data x and y to train a HyperModel")
+        if self._budget_driven:
+            epochs = None
+        else:
+            _check_int("epochs", epochs, low=1)
+        _check_int("batch_size", batch_size, low=1)
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if validation_split is not None:
+            x, y, validation_data = _training.split_validation(x, y, validation_split)
+        if self.objective.name.startswith("val_") and validation_data is None:
+            raise ValueError(
+                f"objective {self.objective.name!r} needs validation_data= or validation_split="
+            )
+        enable_compilation_cache(self.project_dir / "compile_cache")
+        return _training.FitData(x, y, validation_data, epochs, batch_size, tuple(callbacks))
 
     @staticmethod
     def _fail(study: optuna.Study, trial: optuna.Trial, message: str) -> None:
@@ -279,6 +363,31 @@ class Tuner:
         """
         return [HyperParameters(t.params) for t in self.get_best_trials(num_trials)]
 
+    def get_best_models(self, num_trials: int = 1) -> list[Any]:
+        """The trained models of the best trials, best first, with their best-epoch weights.
+
+        Rebuilds each model from its hyperparameters and loads the weights saved when it
+        trained; nothing is retrained.
+
+        Example:
+            >>> model = tuner.get_best_models(1)[0]  # doctest: +SKIP
+        """
+        if not _is_hypermodel(self.hypermodel):
+            raise TypeError(
+                "get_best_models needs a HyperModel search; a plain function has no model"
+            )
+        from hyperflax.tuners import _training
+
+        return [
+            _training.load_trained(
+                self.hypermodel,
+                HyperParameters(t.params),
+                self.seed or 0,
+                self._checkpoint(t.number),
+            )
+            for t in self.get_best_trials(num_trials)
+        ]
+
     def trials_dataframe(self) -> pd.DataFrame:
         """Every trial as a row: number, state, value, duration, params, metrics and error."""
         return _results.trials_dataframe(self.study, self.objective)
@@ -287,6 +396,18 @@ class Tuner:
         """Print a table of the best trials, then the counts and errors of the others."""
         _check_int("num_trials", num_trials, low=1)
         _results.print_summary(self.study, self.objective, self.get_best_trials(num_trials))
+
+
+def _is_hypermodel(obj: Any) -> bool:
+    """Whether ``obj`` is a HyperModel, without importing Flax when none was ever made."""
+    module = sys.modules.get("hyperflax.tuners._hypermodel")
+    return module is not None and isinstance(obj, module.HyperModel)
+
+
+def _is_data_error(error: Exception) -> bool:
+    """Bad training data: every trial would fail the same way, so the search stops at once."""
+    trainers = sys.modules.get("hyperflax.trainers")
+    return trainers is not None and isinstance(error, trainers.DataError)
 
 
 def _check_int(name: str, value: Any, *, low: int, optional: bool = False) -> None:

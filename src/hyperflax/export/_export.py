@@ -1,0 +1,188 @@
+"""``export_model``: one directory that is a hyperflax artifact and an MLflow model."""
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperflax.export._arrays import PREPROCESSING_PREFIX, save_arrays, weight_key
+from hyperflax.export._atomic import RESULT, atomic_directory
+from hyperflax.export._manifest import (
+    ARRAYS_FILE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    PROGRAM_FILE,
+    PYFUNC_FILE,
+    TensorSpec,
+    installed_versions,
+    to_json_text,
+    write_manifest,
+)
+from hyperflax.export._mlflow import save_pyfunc
+from hyperflax.export._predictor import load_model
+from hyperflax.export._preprocessing import Preprocessing
+from hyperflax.export._program import PLATFORMS, ExportedProgram, lower_model
+
+MANIFEST_VERSIONS = ("hyperflax", "jax", "jaxlib", "flax", "numpy")
+INPUT_EXAMPLE_ROWS = 1
+
+
+def _check_example(example_input: Any) -> np.ndarray:
+    example = np.asarray(example_input)
+    if example.ndim < 1 or example.shape[0] < 1 or example.dtype.kind not in "biuf":
+        raise ValueError(
+            "example_input must be a numeric array of shape (batch, *features) with batch >= 1, "
+            f"got dtype {example.dtype} and shape {example.shape}"
+        )
+    return example
+
+
+def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    metadata = dict(metadata or {})
+    try:
+        to_json_text(metadata)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"metadata must be JSON-serializable: {e}") from e
+    if metadata.get("task") not in (None, "classification", "regression"):
+        raise ValueError(
+            f"metadata['task'] must be 'classification' or 'regression', got {metadata['task']!r}"
+        )
+    return metadata
+
+
+def _check_preprocessing(transformer: Any, example: np.ndarray) -> Preprocessing | None:
+    if transformer is None:
+        return None
+    scaler = Preprocessing.from_transformer(transformer)
+    if example.ndim != 2 or example.shape[1] != scaler.n_features:
+        raise ValueError(
+            f"preprocessing expects inputs of shape (batch, {scaler.n_features}), "
+            f"but example_input has shape {example.shape}"
+        )
+    return scaler
+
+
+def _classes(
+    metadata: dict[str, Any], class_labels: Sequence[Any] | None, output: TensorSpec
+) -> tuple[list[Any] | None, str | None]:
+    """Return the class labels and the logits' activation; ``(None, None)`` for regression."""
+    if class_labels is None and metadata.get("task") != "classification":
+        return None, None
+    if metadata.get("task") == "regression":
+        raise ValueError("class_labels were given but metadata['task'] is 'regression'")
+    if len(output.feature_shape) > 1:
+        raise ValueError(
+            f"a classifier must output logits of shape (batch, n_classes), got {output.shape}"
+        )
+    n_logits = output.feature_shape[0] if output.feature_shape else 1
+    n_classes = max(n_logits, 2)
+    labels = list(range(n_classes)) if class_labels is None else np.asarray(class_labels).tolist()
+    if not isinstance(labels, list) or len(labels) != n_classes:
+        raise ValueError(
+            f"class_labels must be a flat sequence of {n_classes} labels for a model with "
+            f"{n_logits} output logit(s), got {class_labels!r}"
+        )
+    return labels, "sigmoid" if n_logits == 1 else "softmax"
+
+
+def _write_core(
+    directory: Path,
+    program: ExportedProgram,
+    scaler: Preprocessing | None,
+    manifest: dict[str, Any],
+) -> None:
+    """Write the files ``load_model`` needs, plus the pyfunc code file, to ``directory``."""
+    directory.mkdir()
+    (directory / PROGRAM_FILE).write_bytes(program.serialized)
+    arrays = {weight_key(i): w for i, w in enumerate(program.weights)}
+    if scaler is not None:
+        arrays |= {PREPROCESSING_PREFIX + k: v for k, v in scaler.arrays.items()}
+    save_arrays(directory / ARRAYS_FILE, arrays)
+    shutil.copyfile(Path(__file__).with_name("_pyfunc_model.py"), directory / PYFUNC_FILE)
+    write_manifest(directory, manifest)
+
+
+def export_model(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    example_input: Any,
+    preprocessing: Any = None,
+    metadata: dict[str, Any] | None = None,
+    class_labels: Sequence[Any] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Export a Flax NNX model to a directory that is a hyperflax artifact and an MLflow model.
+
+    The model runs in eval mode as a ``jax.export`` program with a symbolic batch dimension,
+    lowered for CPU and CUDA; its weights are program arguments stored in a pickle-free
+    ``.npz``. ``hyperflax.json`` records the input and output specs, task, class labels,
+    metadata, library versions and every file's sha256. The same directory is an MLflow
+    ``python_function`` model (models-from-code) loadable with ``mlflow.pyfunc.load_model`` and
+    servable with ``mlflow models serve``. The directory appears atomically: a failure leaves no
+    partial target, and an existing artifact is replaced only once the new one is complete.
+
+    Args:
+        model: A ``flax.nnx.Module`` called as ``model(x)`` and returning one array (logits for
+            classifiers).
+        path: The directory to write.
+        example_input: A numeric array of shape ``(batch, *features)`` as passed to
+            :meth:`Predictor.predict` (before ``preprocessing``); fixes feature shape and dtype.
+        preprocessing: An optional fitted ``sklearn.preprocessing.StandardScaler`` or
+            ``MinMaxScaler``, stored as arrays and applied before the model.
+        metadata: JSON-serializable user metadata (hyperparameters, metrics, ...);
+            ``{"task": "classification"}`` makes a classifier without ``class_labels``.
+        class_labels: The label of each logit (or both labels of a single-logit binary
+            classifier); makes the export a classifier.
+        overwrite: Replace an existing artifact at ``path``.
+
+    Returns:
+        The absolute path of the written directory.
+
+    Raises:
+        FileExistsError: If ``path`` exists and ``overwrite`` is false, or it is not an artifact.
+        TypeError: For an unsupported ``preprocessing``, non-serializable ``metadata`` or a
+            model that is not an ``nnx.Module``.
+        ValueError: For inputs the model or the preprocessing cannot take, or class labels that
+            do not match the model's outputs.
+
+    Example:
+        >>> model = nnx.Linear(4, 3, rngs=nnx.Rngs(0))  # doctest: +SKIP
+        >>> export_model(model, "exported/iris", example_input=x_train[:8],
+        ...              class_labels=["setosa", "versicolor", "virginica"])  # doctest: +SKIP
+        PosixPath('/home/me/exported/iris')
+    """
+    target = Path(path).absolute()
+    example = _check_example(example_input)
+    metadata = _check_metadata(metadata)
+    scaler = _check_preprocessing(preprocessing, example)
+    with atomic_directory(target, overwrite=overwrite) as scratch:
+        program = lower_model(model, example if scaler is None else scaler.apply(example))
+        labels, activation = _classes(metadata, class_labels, program.output_spec)
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "task": "regression" if labels is None else "classification",
+            "input": program.input_spec.to_json(),
+            "output": {
+                **program.output_spec.to_json(),
+                "kind": "values" if labels is None else "logits",
+                "activation": activation,
+            },
+            "class_labels": labels,
+            "preprocessing": None if scaler is None else scaler.to_json(),
+            "program": {"platforms": list(PLATFORMS), "weights": program.weight_names},
+            "metadata": metadata,
+            "versions": installed_versions(MANIFEST_VERSIONS),
+        }
+        work, result = scratch / "work", scratch / RESULT
+        _write_core(work, program, scaler, manifest)
+        rows = example[:INPUT_EXAMPLE_ROWS]
+        save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
+        for name in (PROGRAM_FILE, ARRAYS_FILE):
+            os.replace(work / name, result / name)
+        write_manifest(result, manifest)
+    return target

@@ -1,0 +1,204 @@
+"""Loading an artifact into a :class:`Predictor`: data only, no pickle, no Flax, no model code."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from numpy.typing import ArrayLike
+
+from hyperflax.export._arrays import PREPROCESSING_PREFIX, load_arrays, restore, weight_key
+from hyperflax.export._errors import ArtifactError
+from hyperflax.export._manifest import ARRAYS_FILE, PROGRAM_FILE, TensorSpec, read_manifest
+from hyperflax.export._preprocessing import Preprocessing
+
+
+def _shape_text(features: tuple[int, ...]) -> str:
+    return f"(batch, {', '.join(map(str, features))})" if features else "(batch,)"
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """An exported model loaded for inference; created by :func:`load_model`.
+
+    Attributes:
+        path: The artifact directory.
+        task: ``"classification"`` or ``"regression"``.
+        input_spec: Dtype and shape of the model input (``None`` for the batch dimension).
+        output_spec: Dtype and shape of the raw model output (logits for classifiers).
+        class_labels: The label of each class (classifiers), else ``None``.
+        metadata: The user metadata given at export (hyperparameters, metrics, ...).
+        versions: Library versions at export time.
+
+    Example:
+        >>> predictor = load_model("exported/digits")  # doctest: +SKIP
+        >>> predictor.predict(x_test[:3])  # doctest: +SKIP
+        array([7, 2, 1])
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        program: jax.export.Exported,
+        weights: list[np.ndarray],
+        preprocessing: Preprocessing | None,
+    ) -> None:
+        self.path = path
+        self.task: str = manifest["task"]
+        self.input_spec = TensorSpec.from_json(manifest["input"])
+        self.output_spec = TensorSpec.from_json(manifest["output"])
+        self.class_labels: list[Any] | None = manifest["class_labels"]
+        self.metadata: dict[str, Any] = manifest["metadata"]
+        self.versions: dict[str, str | None] = manifest["versions"]
+        self._activation: str | None = manifest["output"]["activation"]
+        self._preprocessing = preprocessing
+        self._weights = jax.device_put(weights)
+        self._call = jax.jit(program.call)
+
+    def __repr__(self) -> str:
+        return f"Predictor(path='{self.path}', task={self.task!r}, input={self.input_spec})"
+
+    def _check_input(self, x: ArrayLike) -> np.ndarray:
+        x = np.asarray(x)
+        features = self.input_spec.feature_shape
+        if x.dtype.kind not in "biuf":
+            raise ValueError(
+                f"expected a numeric input (dtype {self.input_spec.dtype}), got dtype {x.dtype}"
+            )
+        if x.ndim != len(self.input_spec.shape) or x.shape[1:] != features:
+            raise ValueError(
+                f"expected input of shape {_shape_text(features)}, got shape {x.shape}"
+            )
+        return x
+
+    def outputs(self, x: ArrayLike) -> np.ndarray:
+        """Return the raw model output (logits for classifiers) for a batch.
+
+        Args:
+            x: Array of shape ``(batch, *input_spec.shape[1:])`` with a numeric dtype.
+
+        Raises:
+            ValueError: If ``x`` has the wrong feature shape or a non-numeric dtype.
+
+        Example:
+            >>> load_model("exported/digits").outputs(x_test[:2]).shape  # doctest: +SKIP
+            (2, 10)
+        """
+        x = self._check_input(x)
+        if self._preprocessing is not None:
+            x = self._preprocessing.apply(x)
+        if x.shape[0] == 0:  # symbolic batch dimensions are >= 1
+            return np.zeros((0, *self.output_spec.feature_shape), self.output_spec.dtype)
+        return np.asarray(self._call(self._weights, x.astype(self.input_spec.dtype)))
+
+    def predict(self, x: ArrayLike) -> np.ndarray:
+        """Predict a batch: outputs for regression, class labels for classification.
+
+        Args:
+            x: Array of shape ``(batch, *input_spec.shape[1:])`` with a numeric dtype.
+
+        Returns:
+            Regression: the model outputs. Classification: one label per row.
+
+        Example:
+            >>> load_model("exported/digits").predict(x_test[:3])  # doctest: +SKIP
+            array([7, 2, 1])
+        """
+        if self.class_labels is None:
+            return self.outputs(x)
+        return np.asarray(self.class_labels)[self.predict_proba(x).argmax(axis=-1)]
+
+    def predict_proba(self, x: ArrayLike) -> np.ndarray:
+        """Class probabilities of a batch, shape ``(batch, n_classes)`` (classifiers only).
+
+        The logits go through a softmax, or a sigmoid for a single-logit binary classifier.
+
+        Raises:
+            TypeError: If the artifact is a regressor.
+
+        Example:
+            >>> load_model("exported/digits").predict_proba(x_test[:1]).sum()  # doctest: +SKIP
+            1.0
+        """
+        if self.class_labels is None:
+            raise TypeError(f"predict_proba needs a classifier; '{self.path}' is a {self.task}")
+        logits = self.outputs(x).astype(np.float64)
+        if self._activation == "sigmoid":
+            positive = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
+            return np.stack([1.0 - positive, positive], axis=-1)
+        return _softmax(logits)
+
+
+def _load_program(path: Path) -> jax.export.Exported:
+    try:
+        return jax.export.deserialize(bytearray(path.read_bytes()))
+    except Exception as e:  # a damaged flatbuffer fails in many ways
+        raise ArtifactError(path, f"cannot deserialize the jax.export program ({e})") from e
+
+
+def _check_spec(path: Path, what: str, spec: TensorSpec, aval: Any) -> None:
+    if np.dtype(aval.dtype) != spec.dtype or tuple(aval.shape[1:]) != spec.feature_shape:
+        raise ArtifactError(path, f"program {what} {aval} does not match hyperflax.json {spec}")
+
+
+def _load_weights(path: Path, arrays: dict[str, np.ndarray], program: Any) -> list[np.ndarray]:
+    specs = program.in_avals[:-1]
+    names = [weight_key(i) for i in range(len(specs))]
+    missing = [name for name in names if name not in arrays]
+    if missing:
+        raise ArtifactError(path, f"{len(missing)} weight arrays missing, e.g. {missing[0]!r}")
+    return [
+        restore(path, name, arrays[name], spec) for name, spec in zip(names, specs, strict=True)
+    ]
+
+
+def _load_preprocessing(
+    description: dict[str, Any] | None, arrays: dict[str, np.ndarray]
+) -> Preprocessing | None:
+    if description is None:
+        return None
+    prefix = len(PREPROCESSING_PREFIX)
+    own = {k[prefix:]: v for k, v in arrays.items() if k.startswith(PREPROCESSING_PREFIX)}
+    return Preprocessing.from_json(description, own)
+
+
+def load_model(path: str | os.PathLike[str]) -> Predictor:
+    """Load an artifact written by :func:`export_model`, without Flax or the model's code.
+
+    Every file's sha256 is checked first; weights load with ``allow_pickle=False`` and the
+    program is deserialized data, so loading runs no code from the artifact.
+
+    Args:
+        path: The artifact directory.
+
+    Returns:
+        A :class:`Predictor`.
+
+    Raises:
+        ArtifactError: If the directory is missing, not a hyperflax artifact, corrupted, or was
+            written by a newer hyperflax.
+
+    Example:
+        >>> predictor = load_model("exported/digits")  # doctest: +SKIP
+        >>> predictor.input_spec  # doctest: +SKIP
+        TensorSpec(dtype=dtype('float32'), shape=(None, 64))
+    """
+    directory = Path(path)
+    manifest = read_manifest(directory)
+    program = _load_program(directory / PROGRAM_FILE)
+    arrays = load_arrays(directory / ARRAYS_FILE)
+    weights = _load_weights(directory / ARRAYS_FILE, arrays, program)
+    try:
+        preprocessing = _load_preprocessing(manifest["preprocessing"], arrays)
+        predictor = Predictor(directory, manifest, program, weights, preprocessing)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ArtifactError(directory, f"malformed hyperflax.json ({type(e).__name__}: {e})") from e
+    _check_spec(directory / PROGRAM_FILE, "input", predictor.input_spec, program.in_avals[-1])
+    _check_spec(directory / PROGRAM_FILE, "output", predictor.output_spec, program.out_avals[0])
+    return predictor

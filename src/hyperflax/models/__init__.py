@@ -1,0 +1,16 @@
+"""Ready Flax NNX architectures whose hyperparameters are data where possible.
+
+Example:
+    >>> from flax import nnx
+    >>> from hyperflax.models import MLP
+    >>> MLP(64, 10, [128], rngs=nnx.Rngs(0)).hidden
+    [128]
+"""
+
+from hyperflax.models._cnn import CNN as CNN
+from hyperflax.models._layers import Dropout as Dropout
+from hyperflax.models._layers import DropoutRate as DropoutRate
+from hyperflax.models._layers import Mask as Mask
+from hyperflax.models._mlp import MLP as MLP
+
+__all__ = ["CNN", "MLP", "Dropout", "DropoutRate", "Mask"]

@@ -1,0 +1,68 @@
+"""Observing and caching XLA compilations."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+import jax
+import jax.monitoring
+
+# The event JAX 0.10 records (in ``jax._src.dispatch``) once per XLA backend compilation.
+_BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+class CompilationCounter:
+    """Context manager counting XLA backend compilations (cache hits are not counted).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> with CompilationCounter() as counter:
+        ...     _ = jax.jit(lambda v: v * 3)(jnp.arange(5))
+        >>> counter.count
+        1
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _listener(self, event: str, duration_secs: float, **kwargs: object) -> None:
+        if event == _BACKEND_COMPILE_EVENT:
+            self.count += 1
+
+    def __enter__(self) -> CompilationCounter:
+        self.count = 0
+        jax.monitoring.register_event_duration_secs_listener(self._listener)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        jax.monitoring.unregister_event_duration_listener(self._listener)
+
+
+def enable_compilation_cache(directory: str | os.PathLike[str]) -> str:
+    """Turns on JAX's persistent compilation cache, caching every program.
+
+    JAX keeps one cache per process: when one is already configured (by the user or an earlier
+    search), it is kept and ``directory`` is not used.
+
+    Args:
+        directory: Where compiled programs are stored; created if missing.
+
+    Returns:
+        The absolute cache directory in use.
+
+    Example:
+        >>> enable_compilation_cache("hx_runs/jax_cache")  # doctest: +SKIP
+    """
+    current = getattr(jax.config, "jax_compilation_cache_dir", None)
+    path = current or os.path.abspath(os.fspath(directory))
+    os.makedirs(path, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path

@@ -1,0 +1,219 @@
+"""Multi-device data parallelism: one per-device program, mapped by ``shard_map`` or ``pmap``.
+
+Both strategies replicate the data on every device once per ``fit`` and hand each device its
+slice of every global batch; gradients are averaged with ``lax.pmean``. Outputs come back in a
+global ``(steps, n_devices * device_batch, ...)`` layout, as host arrays where the caller needs
+them on host. Each call waits for its results: on a few CPU cores, back-to-back multi-device
+programs can otherwise abort in an all-reduce rendezvous.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from hyperflax.trainers._programs import (
+    AXIS,
+    ProgramConfig,
+    device_evaluate,
+    device_train_epoch,
+)
+
+# Without varying-manual-axes checking, gradients of replicated parameters stay per-device (as
+# under pmap) and ``train_step``'s explicit ``pmean`` averages them; with checking on, JAX would
+# already sum them across devices when transposing, and the pmean would not divide that sum.
+_CHECK_VMA = False
+
+TrainOutputs = tuple[Any, Any, Any, np.ndarray, np.ndarray | None, np.ndarray | None]
+"""``(params, rest, opt_state, step_losses, predictions, rows)`` with host arrays last."""
+
+
+class Strategy(Protocol):
+    """How per-device programs are mapped over devices."""
+
+    def place_data(self, tree: Any) -> Any:
+        """Puts a dataset on the devices, once per ``fit``, in the layout the programs expect."""
+        ...
+
+    def train_epoch(
+        self,
+        config: ProgramConfig,
+        state: tuple[Any, Any, Any],
+        data: tuple[Any, Any],
+        seed: int,
+        epoch: int,
+    ) -> TrainOutputs:
+        """Runs one training epoch; ``state`` is ``(params, rest, opt_state)``."""
+        ...
+
+    def evaluate(
+        self, config: ProgramConfig, state: tuple[Any, Any], x: Any, y: Any
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Returns per-row predictions and losses (``None`` without ``y``) on host."""
+        ...
+
+
+def _host(tree: Any) -> Any:
+    return jax.tree.map(np.asarray, tree)
+
+
+def _flatten_rows(tree: Any) -> Any:
+    """``(steps, rows, ...)`` -> ``(steps * rows, ...)``."""
+    return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "mesh"))
+def _shard_map_train(
+    state: tuple[Any, Any, Any],
+    data: tuple[Any, Any],
+    seed: Any,
+    epoch: Any,
+    *,
+    config: ProgramConfig,
+    mesh: Mesh,
+) -> Any:
+    def run(state: tuple[Any, Any, Any], data: tuple[Any, Any], seed: Any, epoch: Any) -> Any:
+        return device_train_epoch(config, *state, *data, seed, epoch)
+
+    rows = P(None, AXIS)
+    mapped = jax.shard_map(
+        run,
+        mesh=mesh,
+        in_specs=(P(), P(), P(), P()),
+        out_specs=(P(), P(), P(), P(), rows, rows),
+        check_vma=_CHECK_VMA,
+    )
+    return mapped(state, data, seed, epoch)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "mesh"))
+def _shard_map_evaluate(
+    state: tuple[Any, Any], x: Any, y: Any, *, config: ProgramConfig, mesh: Mesh
+) -> Any:
+    def run(state: tuple[Any, Any], x: Any, y: Any) -> Any:
+        return device_evaluate(config, *state, x, y)
+
+    rows = P(None, AXIS)
+    mapped = jax.shard_map(
+        run, mesh=mesh, in_specs=(P(), P(), P()), out_specs=(rows, rows), check_vma=_CHECK_VMA
+    )
+    return mapped(state, x, y)
+
+
+class ShardMapStrategy:
+    """Maps the per-device programs with ``jax.shard_map`` over a 1-D ``"data"`` mesh.
+
+    Example:
+        >>> import jax
+        >>> ShardMapStrategy(jax.devices()).n_devices >= 1
+        True
+    """
+
+    def __init__(self, devices: Sequence[jax.Device]) -> None:
+        self.n_devices = len(devices)
+        self.mesh = Mesh(np.asarray(devices), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+        self._replicated = NamedSharding(self.mesh, P())
+
+    def place_data(self, tree: Any) -> Any:
+        """Replicates ``tree`` on every device of the mesh."""
+        return jax.device_put(tree, self._replicated)
+
+    def train_epoch(
+        self,
+        config: ProgramConfig,
+        state: tuple[Any, Any, Any],
+        data: tuple[Any, Any],
+        seed: int,
+        epoch: int,
+    ) -> TrainOutputs:
+        """Runs one training epoch on all devices."""
+        # Fresh state and a previous epoch's outputs must carry the same sharding, or the
+        # program compiles a second time for the second epoch.
+        state = self.place_data(state)
+        out = jax.block_until_ready(
+            _shard_map_train(state, data, seed, epoch, config=config, mesh=self.mesh)
+        )
+        params, rest, opt_state, losses, predictions, rows = out
+        per_row = _flatten_rows(_host((predictions, rows)))
+        return params, rest, opt_state, np.asarray(losses), *per_row
+
+    def evaluate(
+        self, config: ProgramConfig, state: tuple[Any, Any], x: Any, y: Any
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Evaluates on all devices; rows in global order."""
+        state = self.place_data(state)
+        out = jax.block_until_ready(_shard_map_evaluate(state, x, y, config=config, mesh=self.mesh))
+        return _flatten_rows(_host(out))
+
+
+@functools.lru_cache(maxsize=16)
+def _pmapped(function: Callable[..., Any], devices: tuple[jax.Device, ...], in_axes: tuple) -> Any:
+    return jax.pmap(
+        function, axis_name=AXIS, in_axes=in_axes, static_broadcasted_argnums=(0,), devices=devices
+    )
+
+
+def _device_major_to_rows(tree: Any) -> Any:
+    """Pmap output ``(n_devices, steps, device_batch, ...)`` -> ``(steps, n_devices * ...)``."""
+    return jax.tree.map(lambda a: np.swapaxes(a, 0, 1).reshape(a.shape[1], -1, *a.shape[3:]), tree)
+
+
+class PmapStrategy:
+    """Maps the per-device programs with ``jax.pmap``; data is stacked once per device.
+
+    Example:
+        >>> import jax
+        >>> PmapStrategy(jax.devices()).n_devices >= 1
+        True
+    """
+
+    def __init__(self, devices: Sequence[jax.Device]) -> None:
+        self.devices = tuple(devices)
+        self.n_devices = len(devices)
+        mesh = Mesh(np.asarray(devices), (AXIS,))
+        self._stacked = NamedSharding(mesh, P(AXIS))
+
+    def place_data(self, tree: Any) -> Any:
+        """Stacks one copy of ``tree`` per device along a new leading axis."""
+
+        def stack(leaf: Any) -> np.ndarray:
+            leaf = np.asarray(leaf)
+            return np.broadcast_to(leaf, (self.n_devices, *leaf.shape))
+
+        return jax.device_put(jax.tree.map(stack, tree), self._stacked)
+
+    def train_epoch(
+        self,
+        config: ProgramConfig,
+        state: tuple[Any, Any, Any],
+        data: tuple[Any, Any],
+        seed: int,
+        epoch: int,
+    ) -> TrainOutputs:
+        """Runs one training epoch on all devices."""
+        run = _pmapped(device_train_epoch, self.devices, (None, None, None, None, 0, 0, None, None))
+        out = jax.block_until_ready(run(config, *state, *data, seed, epoch))
+        params, rest, opt_state = jax.tree.map(lambda a: a[0], out[:3])
+        losses, predictions, rows = _host(out[3:])
+        per_row = _flatten_rows(_device_major_to_rows((predictions, rows)))
+        return params, rest, opt_state, losses[0], *per_row
+
+    def evaluate(
+        self, config: ProgramConfig, state: tuple[Any, Any], x: Any, y: Any
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Evaluates on all devices; rows in global order."""
+        run = _pmapped(device_evaluate, self.devices, (None, None, None, 0, 0))
+        out = _host(jax.block_until_ready(run(config, *state, x, y)))
+        return _flatten_rows(_device_major_to_rows(out))
+
+
+STRATEGIES: dict[str, type[ShardMapStrategy] | type[PmapStrategy]] = {
+    "shard_map": ShardMapStrategy,
+    "pmap": PmapStrategy,
+}

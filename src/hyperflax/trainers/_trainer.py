@@ -1,0 +1,323 @@
+"""The Trainer: compiled-once epochs, on-device data, multi-device data parallelism."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+from hyperflax.trainers import _validation as check
+from hyperflax.trainers._callbacks import Callback, History
+from hyperflax.trainers._errors import NonFiniteLossError
+from hyperflax.trainers._losses import LossFn, cross_entropy, resolve_loss
+from hyperflax.trainers._metrics import MetricFn, resolve_metrics
+from hyperflax.trainers._programs import OptimizerKey, ProgramConfig
+from hyperflax.trainers._state import (
+    arrays_to_tree,
+    model_arrays,
+    read_npz,
+    tree_to_arrays,
+    write_npz,
+)
+from hyperflax.trainers._strategies import STRATEGIES
+
+_PRECISIONS = ("float32", "bfloat16")
+
+
+class Trainer:
+    """Trains an ``nnx.Module`` with an optax optimizer, a whole epoch per compiled program.
+
+    Data is placed on the devices once per ``fit``; shuffling and batching run on device inside
+    one ``lax.scan`` per epoch; the global batch is split over ``devices`` with gradients
+    averaged by ``lax.pmean``. Compiled programs are keyed by architecture, optimizer structure
+    and shapes only, so a new Trainer for a same-architecture trial compiles nothing when the
+    optimizer's numeric hyperparameters are injected with ``optax.inject_hyperparams``.
+
+    Args:
+        model: The model, called as ``model(x)`` (or ``model(**x)`` for dict inputs). Training
+            updates it in place; ``fit`` leaves it in eval mode.
+        optimizer: An optax transformation, e.g.
+            ``optax.inject_hyperparams(optax.adamw)(learning_rate=1e-3)``.
+        loss: ``"cross_entropy"``, ``"binary_cross_entropy"``, ``"mse"``, ``"mae"``, ``"huber"``
+            or a module-level ``fn(predictions, targets) -> per-example loss``.
+        metrics: Names (``"accuracy"``, ``"top_k_accuracy"``, ``"auc"``, ``"mse"``, ``"mae"``,
+            ``"r2"``) or ``fn(predictions, targets) -> float`` on NumPy arrays.
+        devices: Devices for data parallelism; defaults to all local devices.
+        strategy: ``"shard_map"`` or ``"pmap"``.
+        precision: ``"float32"``, or ``"bfloat16"`` for bf16 forward/backward passes with float32
+            parameters and optimizer state.
+        seed: Seeds the per-epoch shuffling key, derived from ``(seed, epoch)``.
+
+    Attributes:
+        epoch: Number of epochs trained so far (the next ``initial_epoch``).
+        opt_state: The optimizer state, ``None`` before the first ``fit``.
+        stop_training: Set by a callback to stop ``fit`` after the current epoch.
+
+    Example:
+        >>> import numpy as np, optax
+        >>> from flax import nnx
+        >>> from hyperflax.models import MLP
+        >>> model = MLP(4, 2, [8], rngs=nnx.Rngs(0))
+        >>> trainer = Trainer(model, optax.adam(1e-2), "cross_entropy", ["accuracy"])
+        >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 2
+        >>> history = trainer.fit(x, y, epochs=2, batch_size=8)
+        >>> sorted(history.history)
+        ['accuracy', 'loss']
+    """
+
+    def __init__(
+        self,
+        model: nnx.Module,
+        optimizer: optax.GradientTransformation,
+        loss: str | LossFn,
+        metrics: Sequence[str | MetricFn] = (),
+        *,
+        devices: Sequence[jax.Device] | None = None,
+        strategy: str = "shard_map",
+        precision: str = "float32",
+        seed: int = 0,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+        if precision not in _PRECISIONS:
+            raise ValueError(f"`precision` must be one of {list(_PRECISIONS)}, got {precision!r}")
+        self.model = model
+        self.optimizer = optimizer
+        self.loss = loss
+        self.metrics = metrics
+        self.devices = list(jax.local_devices() if devices is None else devices)
+        if not self.devices:
+            raise ValueError("`devices` must not be empty")
+        self.strategy = strategy
+        self.precision = precision
+        self.seed = seed
+        self.epoch = 0
+        self.opt_state: Any = None
+        self.stop_training = False
+        self._loss_fn = resolve_loss(loss)
+        self._metric_fns = resolve_metrics(metrics)
+        self._optimizer_key = OptimizerKey(optimizer)
+        self._strategy = STRATEGIES[strategy](self.devices)
+
+    @property
+    def n_devices(self) -> int:
+        """Number of devices the global batch is split over."""
+        return len(self.devices)
+
+    def fit(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        validation_data: tuple[Any, Any] | None = None,
+        validation_split: float | None = None,
+        epochs: int,
+        batch_size: int,
+        shuffle: bool = True,
+        callbacks: Sequence[Callback] = (),
+        initial_epoch: int = 0,
+    ) -> History:
+        """Trains epochs ``initial_epoch .. epochs - 1`` (Keras semantics) and returns the logs.
+
+        The last partial batch of each epoch is dropped; validation counts every sample once.
+        Callback exceptions propagate unchanged.
+
+        Raises:
+            ValueError: on invalid data or arguments, before anything compiles.
+            NonFiniteLossError: when an epoch's training loss is NaN or infinite.
+
+        Example:
+            >>> trainer.fit(x, y, validation_split=0.2, epochs=3, batch_size=8)  # doctest: +SKIP
+        """
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("pass `validation_data` or `validation_split`, not both")
+        if not 0 <= initial_epoch < epochs:
+            raise ValueError(
+                f"`initial_epoch` must be in [0, epochs={epochs}), got {initial_epoch!r}"
+            )
+        x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
+        n = check.check_pair(x, y)
+        if validation_split is not None:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"`validation_split` must be in (0, 1), got {validation_split!r}")
+            n_train = n - max(1, round(n * validation_split))
+            if n_train < 1:
+                raise ValueError(f"`validation_split`={validation_split} leaves no training data")
+            validation_data = (check.take_rows(x, slice(n_train, None)), y[n_train:])
+            x, y, n = check.take_rows(x, slice(None, n_train)), y[:n_train], n_train
+        check.check_batch_size(batch_size, n, self.n_devices, training=True)
+        validation = None
+        if validation_data is not None:
+            x_val = check.as_host_arrays(validation_data[0], "validation_data[0]")
+            y_val = self._targets(validation_data[1], "validation_data[1]")
+            check.check_pair(x_val, y_val, prefix="validation_")
+            validation = (x_val, y_val)
+
+        graphdef, params, rest = self._split(train=True)
+        eval_graphdef = self._split(train=False)[0]
+        for xs, ys in [(x, y), *([validation] if validation else [])]:
+            self._check_model_fits(eval_graphdef, (params, rest), xs, ys)
+        if self.opt_state is None:
+            self.opt_state = self.optimizer.init(params)
+
+        config = ProgramConfig(
+            graphdef, self._optimizer_key, self._loss_fn, self.precision,
+            device_batch=batch_size // self.n_devices, steps=n // batch_size,
+            n_devices=self.n_devices, shuffle=shuffle, with_predictions=bool(self._metric_fns),
+        )  # fmt: skip
+        data = self._strategy.place_data((x, y))
+        placed_validation = validation and (self._strategy.place_data(validation), validation[1])
+
+        history = History()
+        self.stop_training = False
+        for callback in callbacks:
+            callback.on_train_begin(self)
+        for epoch in range(initial_epoch, epochs):
+            params, rest, self.opt_state, losses, predictions, rows = self._strategy.train_epoch(
+                config, (params, rest, self.opt_state), data, self.seed, epoch
+            )
+            self.epoch = epoch + 1
+            logs = {"loss": float(losses.mean())}
+            if not math.isfinite(logs["loss"]):
+                nnx.update(self.model, params, rest)
+                raise NonFiniteLossError(
+                    f"the training loss became {logs['loss']} in epoch {epoch}; "
+                    "try a lower learning rate (or gradient clipping)"
+                )
+            if predictions is not None:
+                logs.update(self._metric_logs(predictions, y[rows], ""))
+            if placed_validation:
+                (xv, yv), y_val = placed_validation
+                out = self._run_evaluate(eval_graphdef, (params, rest), xv, yv, batch_size)
+                logs.update(self._logs(*out, y_val, prefix="val_"))
+            history.append(epoch, logs)
+            if callbacks:
+                nnx.update(self.model, params, rest)
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, logs, self)
+                params, rest = nnx.state(self.model, nnx.Param, ...)
+            if self.stop_training:
+                break
+        nnx.update(self.model, params, rest)
+        for callback in callbacks:
+            callback.on_train_end(self)
+        return history
+
+    def evaluate(self, x: Any, y: Any, *, batch_size: int) -> dict[str, float]:
+        """Loss and metrics over every sample of ``(x, y)`` exactly once.
+
+        Example:
+            >>> trainer.evaluate(x, y, batch_size=16)  # doctest: +SKIP
+            {'loss': 0.69, 'accuracy': 0.5}
+        """
+        x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
+        check.check_batch_size(batch_size, check.check_pair(x, y), self.n_devices, training=False)
+        graphdef, params, rest = self._split(train=False)
+        self._check_model_fits(graphdef, (params, rest), x, y)
+        xs, ys = self._strategy.place_data((x, y))
+        return self._logs(*self._run_evaluate(graphdef, (params, rest), xs, ys, batch_size), y)
+
+    def predict(self, x: Any, *, batch_size: int) -> np.ndarray:
+        """Model outputs (eval mode, float32) for every sample of ``x``.
+
+        Example:
+            >>> trainer.predict(x, batch_size=16).shape  # doctest: +SKIP
+            (32, 2)
+        """
+        x = check.as_host_arrays(x, "x")
+        check.check_batch_size(
+            batch_size, check.check_pair(x, None), self.n_devices, training=False
+        )
+        graphdef, params, rest = self._split(train=False)
+        check.output_shape(graphdef, (params, rest), x)
+        placed = self._strategy.place_data(x)
+        return self._run_evaluate(graphdef, (params, rest), placed, None, batch_size)[0]
+
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Writes model state, optimizer state, epoch counter and seed to an ``.npz`` file.
+
+        Example:
+            >>> trainer.save_checkpoint("trial_7.npz")  # doctest: +SKIP
+        """
+        arrays = model_arrays(self.model)
+        arrays.update(tree_to_arrays(self._opt_state_or_init(), "optimizer"))
+        arrays["trainer/epoch"] = np.asarray(self.epoch)
+        arrays["trainer/seed"] = np.asarray(self.seed)
+        write_npz(path, arrays)
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Restores a ``save_checkpoint`` file into this trainer's model and optimizer.
+
+        Continue with ``fit(..., initial_epoch=trainer.epoch)``; the seed is restored too, so
+        the continued run matches an uninterrupted one.
+
+        Raises:
+            ValueError: when the file is not a checkpoint or its structure differs.
+
+        Example:
+            >>> trainer.load_checkpoint("trial_7.npz")  # doctest: +SKIP
+        """
+        arrays = read_npz(path)
+        if "trainer/epoch" not in arrays:
+            raise ValueError(f"{os.fspath(path)!r} is not a trainer checkpoint (see load_weights)")
+        opt_state = arrays_to_tree(self._opt_state_or_init(), arrays, "optimizer")
+        model_state = arrays_to_tree(nnx.state(self.model), arrays, "model")
+        nnx.update(self.model, model_state)
+        self.opt_state = opt_state
+        self.epoch = int(arrays["trainer/epoch"])
+        self.seed = int(arrays["trainer/seed"])
+
+    def _opt_state_or_init(self) -> Any:
+        if self.opt_state is None:
+            return self.optimizer.init(nnx.state(self.model, nnx.Param))
+        return self.opt_state
+
+    def _split(self, *, train: bool) -> tuple[Any, Any, Any]:
+        """Sets the model's mode and splits it into (graphdef, params, other state)."""
+        if train:
+            self.model.train()
+        else:
+            self.model.eval()
+        graphdef, params, *rest = nnx.split(self.model, nnx.Param, ...)
+        return graphdef, params, rest[0]
+
+    def _targets(self, y: Any, name: str) -> np.ndarray:
+        if isinstance(y, dict):
+            raise TypeError(f"`{name}` must be an array, got a dict")
+        return check.as_host_arrays(y, name)  # type: ignore[return-value]
+
+    def _check_model_fits(
+        self, graphdef: Any, state: tuple[Any, Any], x: check.Data, y: np.ndarray
+    ) -> None:
+        shape = check.output_shape(graphdef, state, x)
+        if self._loss_fn is cross_entropy:
+            check.check_class_labels(y, shape[-1])
+
+    def _run_evaluate(
+        self, graphdef: Any, state: tuple[Any, Any], x: Any, y: Any, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        n = jax.tree.leaves(x)[0].shape[1 if self.strategy == "pmap" else 0]
+        config = ProgramConfig(
+            graphdef, None, self._loss_fn if y is not None else None, self.precision,
+            device_batch=batch_size // self.n_devices, steps=-(-n // batch_size),
+            n_devices=self.n_devices,
+        )  # fmt: skip
+        predictions, losses = self._strategy.evaluate(config, state, x, y)
+        return predictions[:n], None if losses is None else losses[:n]
+
+    def _metric_logs(self, predictions: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
+        return {prefix + name: fn(predictions, y) for name, fn in self._metric_fns.items()}
+
+    def _logs(
+        self, predictions: np.ndarray, losses: Any, y: np.ndarray, prefix: str = ""
+    ) -> dict[str, float]:
+        return {
+            prefix + "loss": float(np.mean(losses)),
+            **self._metric_logs(predictions, y, prefix),
+        }

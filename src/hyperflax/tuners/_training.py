@@ -1,0 +1,114 @@
+"""Training one trial of a HyperModel: build, continue from a checkpoint, fit, keep the best epoch.
+
+Imports Flax; loaded by the tuner only when it searches a HyperModel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import nnx
+
+from hyperflax.search_spaces import HyperParameters
+from hyperflax.trainers import BestCheckpoint, Callback, Trainer, load_weights
+from hyperflax.tuners._hypermodel import HyperModel
+from hyperflax.tuners._objective import Objective
+
+BEST = "best.npz"  # best-epoch model weights
+LAST = "last.npz"  # full training state after the last epoch, for Hyperband continuation
+
+
+@dataclass(frozen=True)
+class FitData:
+    """What ``tuner.search`` was given to train every trial on."""
+
+    x: Any
+    y: Any
+    validation_data: tuple[Any, Any] | None
+    epochs: int | None
+    batch_size: int
+    callbacks: Sequence[Callback]
+
+
+def split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[Any, Any]]:
+    """Hold out the last ``fraction`` of the rows (like Keras), once for the whole search."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split must be in (0, 1), got {fraction!r}")
+    n = len(y)
+    cut = n - max(1, round(n * fraction))
+
+    def rows(data: Any, part: slice) -> Any:
+        if isinstance(data, dict):
+            return {k: np.asarray(v)[part] for k, v in data.items()}
+        return np.asarray(data)[part]
+
+    head, tail = slice(None, cut), slice(cut, None)
+    return rows(x, head), rows(y, head), (rows(x, tail), rows(y, tail))
+
+
+class _Report(Callback):
+    """Reports each epoch's logs to the trial; ``hp.report`` raises to prune it."""
+
+    def __init__(self, hp: HyperParameters) -> None:
+        self.hp = hp
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], trainer: Trainer) -> None:
+        self.hp.report(logs, step=epoch)
+
+
+def train_trial(
+    hypermodel: HyperModel,
+    hp: HyperParameters,
+    data: FitData,
+    *,
+    objective: Objective,
+    seed: int,
+    epochs: int,
+    checkpoint: Path,
+    parent: Path | None,
+) -> dict[str, float]:
+    """Train one trial and return the logs of its best epoch by ``objective``.
+
+    The best epoch's weights go to ``checkpoint/best.npz`` and the full final training state to
+    ``checkpoint/last.npz``; a ``parent`` checkpoint directory (Hyperband promotion) is
+    continued from rather than training from scratch.
+    """
+    model = hypermodel.build(hp, nnx.Rngs(seed))
+    trainer = Trainer(
+        model, hypermodel.build_optimizer(hp), hypermodel.loss, hypermodel.metrics, seed=seed
+    )
+    if parent is not None:
+        trainer.load_checkpoint(parent / LAST)
+    best = BestCheckpoint(objective.name, mode="min" if objective.sign > 0 else "max")
+    history = hypermodel.fit(
+        hp,
+        trainer,
+        data.x,
+        data.y,
+        validation_data=data.validation_data,
+        epochs=epochs,
+        batch_size=data.batch_size,
+        callbacks=[best, _Report(hp), *data.callbacks],
+        initial_epoch=trainer.epoch,
+    )
+    if best.best_epoch is None:
+        raise FloatingPointError(f"no epoch produced a finite {objective.name!r}")
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    best.save(checkpoint / BEST)
+    trainer.save_checkpoint(checkpoint / LAST)
+    at = history.epochs.index(best.best_epoch)
+    return {name: values[at] for name, values in history.history.items()}
+
+
+def load_trained(
+    hypermodel: HyperModel, hp: HyperParameters, seed: int, checkpoint: Path
+) -> nnx.Module:
+    """Rebuild a trial's model and load its best-epoch weights, without training."""
+    model = hypermodel.build(hp, nnx.Rngs(seed))
+    load_weights(model, checkpoint / BEST)
+    model.eval()
+    return model
