@@ -15,6 +15,7 @@ import optax
 
 import hyperflax as hx
 from bench._digits import digits_split
+from hyperflax._demo import build_mlp
 
 TRIALS, EPOCHS, BATCH = 10, 10, 64
 
