@@ -21,12 +21,20 @@ from hyperflax.search_spaces import SearchSpaceError as SearchSpaceError
 from hyperflax.tuners import Objective as Objective
 
 if TYPE_CHECKING:
+    from hyperflax import export as export
     from hyperflax import models as models
+    from hyperflax import tracking as tracking
     from hyperflax import trainers as trainers
+    from hyperflax.export import export_model as export_model
+    from hyperflax.export import load_model as load_model
     from hyperflax.tuners._hypermodel import HyperModel as HyperModel
 
-_LAZY_MODULES = {"models", "trainers"}
-_LAZY_NAMES = {"HyperModel": "hyperflax.tuners._hypermodel"}
+_LAZY_MODULES = {"export", "models", "tracking", "trainers"}
+_LAZY_NAMES = {
+    "HyperModel": "hyperflax.tuners._hypermodel",
+    "export_model": "hyperflax.export",
+    "load_model": "hyperflax.export",
+}
 
 __all__ = [
     "HyperModel",
@@ -35,8 +43,12 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "__version__",
+    "export",
+    "export_model",
+    "load_model",
     "models",
     "search_spaces",
+    "tracking",
     "trainers",
     "tuners",
 ]

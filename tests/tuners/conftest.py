@@ -18,6 +18,7 @@ def make_tuner(request, tmp_path):
     def make(fn, **kw):
         kw.setdefault("objective", MIN)
         kw.setdefault("directory", tmp_path / "runs")
+        kw.setdefault("tracker", None)  # tracking has its own tests
         return TUNERS[request.param](fn, **kw)
 
     make.kind = request.param

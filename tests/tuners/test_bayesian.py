@@ -17,6 +17,7 @@ def _best(tuner_cls, fn, seed, tmp_path, **kw):
         seed=seed,
         directory=tmp_path,
         project_name=f"s{seed}",
+        tracker=None,
         **kw,
     )
     tuner.search()

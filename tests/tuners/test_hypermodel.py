@@ -40,7 +40,9 @@ HYPERMODEL = hx.HyperModel(build, optimizer=adamw, loss="cross_entropy", metrics
 
 def test_trials_after_the_first_compile_nothing(digits):
     x, y, val = digits
-    tuner = hx.tuners.RandomSearch(HYPERMODEL, objective="val_accuracy", max_trials=1, seed=0)
+    tuner = hx.tuners.RandomSearch(
+        HYPERMODEL, tracker=None, objective="val_accuracy", max_trials=1, seed=0
+    )
     tuner.search(x, y, validation_data=val, epochs=2, batch_size=50)
     tuner.max_trials = 4
     with CompilationCounter() as counter:
@@ -54,7 +56,7 @@ def test_trials_after_the_first_compile_nothing(digits):
 def test_best_models_carry_their_best_epoch_weights(digits):
     x, y, val = digits
     tuner = hx.tuners.BayesianOptimization(
-        HYPERMODEL, objective="val_accuracy", max_trials=3, seed=1
+        HYPERMODEL, tracker=None, objective="val_accuracy", max_trials=3, seed=1
     )
     tuner.search(x, y, validation_data=val, epochs=4, batch_size=50)
     best_trial = tuner.get_best_trials(1)[0]
@@ -66,7 +68,9 @@ def test_best_models_carry_their_best_epoch_weights(digits):
 
 def test_hyperband_continues_promoted_trials_from_their_checkpoint(digits):
     x, y, val = digits
-    tuner = hx.tuners.Hyperband(HYPERMODEL, objective="val_loss", max_epochs=9, factor=3, seed=0)
+    tuner = hx.tuners.Hyperband(
+        HYPERMODEL, tracker=None, objective="val_loss", max_epochs=9, factor=3, seed=0
+    )
     tuner.search(x, y, validation_data=val, batch_size=50)
     trials = {t.number: t for t in tuner.study.trials}
     promoted = [t for t in trials.values() if "hx:slot_parent" in t.user_attrs]
@@ -88,6 +92,7 @@ def test_a_subclass_can_tune_the_batch_size(digits):
 
     tuner = hx.tuners.GridSearch(
         TunedBatch(lambda hp, rngs: hx.models.MLP(64, 10, [32], rngs=rngs), metrics=["accuracy"]),
+        tracker=None,
         objective="val_accuracy",
     )
     tuner.search(x, y, validation_split=0.25, epochs=1)
@@ -97,7 +102,7 @@ def test_a_subclass_can_tune_the_batch_size(digits):
 def test_pruners_stop_model_trials_through_per_epoch_reports(digits):
     x, y, val = digits
     tuner = hx.tuners.RandomSearch(
-        HYPERMODEL, objective="val_loss", max_trials=12, seed=0, pruner="median"
+        HYPERMODEL, tracker=None, objective="val_loss", max_trials=12, seed=0, pruner="median"
     )
     tuner.search(x, y, validation_data=val, epochs=6, batch_size=50)
     pruned = [t for t in tuner.study.trials if t.state.name == "PRUNED"]
@@ -118,14 +123,14 @@ def test_pruners_stop_model_trials_through_per_epoch_reports(digits):
 )
 def test_search_arguments_are_checked_before_any_trial(digits, kwargs, message):
     x, y, _ = digits
-    tuner = hx.tuners.RandomSearch(HYPERMODEL, objective="val_accuracy", max_trials=2)
+    tuner = hx.tuners.RandomSearch(HYPERMODEL, tracker=None, objective="val_accuracy", max_trials=2)
     with pytest.raises(ValueError, match=message):
         tuner.search(x, y, **kwargs)
     assert not tuner.study.trials
 
 
 def test_a_plain_function_takes_no_data():
-    tuner = hx.tuners.RandomSearch(lambda hp: 1.0, objective="loss")
+    tuner = hx.tuners.RandomSearch(lambda hp: 1.0, tracker=None, objective="loss")
     with pytest.raises(ValueError, match=r"takes no training arguments, got \['x', 'epochs'\]"):
         tuner.search(np.zeros((4, 2)), epochs=3)
     with pytest.raises(TypeError, match="get_best_models needs a HyperModel"):
@@ -150,7 +155,7 @@ def test_a_plain_function_takes_no_data():
 def test_bad_data_stops_the_search_at_the_first_trial(digits, data, message):
     x, y, _ = digits
     x, y = data(x, y)
-    tuner = hx.tuners.RandomSearch(HYPERMODEL, objective="val_loss", max_trials=5)
+    tuner = hx.tuners.RandomSearch(HYPERMODEL, tracker=None, objective="val_loss", max_trials=5)
     with pytest.raises(hx.trainers.DataError, match=message):
         tuner.search(x, y, validation_split=0.2, epochs=1, batch_size=10)
     assert len(tuner.study.trials) == 1 and tuner.study.trials[0].state.name == "FAIL"

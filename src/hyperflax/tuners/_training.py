@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -70,8 +71,8 @@ def train_trial(
     epochs: int,
     checkpoint: Path,
     parent: Path | None,
-) -> dict[str, float]:
-    """Train one trial and return the logs of its best epoch by ``objective``.
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Train one trial; return the logs of its best epoch by ``objective`` and its history.
 
     The best epoch's weights go to ``checkpoint/best.npz`` and the full final training state to
     ``checkpoint/last.npz``; a ``parent`` checkpoint directory (Hyperband promotion) is
@@ -101,7 +102,13 @@ def train_trial(
     best.save(checkpoint / BEST)
     trainer.save_checkpoint(checkpoint / LAST)
     at = history.epochs.index(best.best_epoch)
-    return {name: values[at] for name, values in history.history.items()}
+    best_logs = {name: values[at] for name, values in history.history.items()}
+    return best_logs, {"epoch": list(history.epochs), **history.history}
+
+
+def devices() -> str:
+    """The devices a trial trains on (all local devices), for the record."""
+    return ", ".join(str(d) for d in jax.local_devices())
 
 
 def load_trained(

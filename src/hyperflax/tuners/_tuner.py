@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 import optuna
 import pandas as pd
@@ -19,6 +19,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax.search_spaces import HyperParameters, SearchSpaceError
+from hyperflax.tracking import MLflowTracker, Tracker
 from hyperflax.tuners import _results, _study
 from hyperflax.tuners._objective import Objective, as_objective
 from hyperflax.tuners._pruners import make_pruner
@@ -43,6 +44,7 @@ class TunerOptions(TypedDict, total=False):
     storage: str | BaseStorage | None
     pruner: str | BasePruner | None
     max_consecutive_failures: int
+    tracker: Tracker | Literal["mlflow"] | None
 
 
 class SearchFailedError(RuntimeError):
@@ -78,6 +80,10 @@ class Tuner:
             Optuna pruner.
         max_consecutive_failures: stop with :class:`SearchFailedError` after this many failed
             trials in a row.
+        tracker: where every trial is recorded: ``"mlflow"`` (an
+            :class:`~hyperflax.tracking.MLflowTracker` on the embedded store in the project
+            directory, or ``MLFLOW_TRACKING_URI``), a :class:`~hyperflax.tracking.Tracker`, or
+            ``None`` for no tracking.
     """
 
     _default_max_trials: int | None = 10
@@ -98,6 +104,7 @@ class Tuner:
         storage: str | BaseStorage | None = None,
         pruner: str | BasePruner | None = None,
         max_consecutive_failures: int = 3,
+        tracker: Tracker | Literal["mlflow"] | None = "mlflow",
     ) -> None:
         if not (callable(hypermodel) or _is_hypermodel(hypermodel)):
             raise TypeError(
@@ -110,6 +117,10 @@ class Tuner:
             raise ValueError(f"time_limit must be a number of seconds > 0, got {time_limit!r}")
         if not isinstance(project_name, str) or not project_name or os.sep in project_name:
             raise ValueError(f"project_name must be a plain folder name, got {project_name!r}")
+        if tracker is not None and tracker != "mlflow" and not isinstance(tracker, Tracker):
+            raise TypeError(
+                f"tracker must be 'mlflow', a hx.tracking.Tracker or None, got {tracker!r}"
+            )
         if storage is not None and not isinstance(storage, str | BaseStorage):
             raise TypeError(f"storage must be a URL str or an Optuna storage, got {storage!r}")
         self.hypermodel = hypermodel
@@ -123,6 +134,7 @@ class Tuner:
         self.storage = storage
         self.pruner = make_pruner(pruner)
         self.max_consecutive_failures = max_consecutive_failures
+        self.tracker: Tracker | None = MLflowTracker() if tracker == "mlflow" else tracker
         self._study: optuna.Study | None = None
         self._reset_pending = overwrite
         self._data: Any = None  # what search() trains a HyperModel on
@@ -222,8 +234,45 @@ class Tuner:
             optuna.logging.set_verbosity(verbosity)
 
     def _search(self) -> None:
+        fresh = self._reset_pending
         study = self.study
         _study.recover_stale_trials(study)
+        if self.tracker is not None:
+            self.tracker.on_search_begin(
+                study, project_dir=self.project_dir, config={**self._config(), "overwrite": fresh}
+            )
+        try:
+            self._run_trials(study)
+        finally:
+            if self.tracker is not None:
+                self.tracker.on_search_end(
+                    study,
+                    results=self.trials_dataframe(),
+                    best_model_dir=self._export_for_tracking(),
+                )
+
+    def _config(self) -> dict[str, Any]:
+        """The tuner's settings as plain values, for tracking."""
+        plain = (bool, int, float, str, type(None))
+        config = {
+            k: v for k, v in vars(self).items() if not k.startswith("_") and isinstance(v, plain)
+        }
+        config.update(
+            tuner=type(self).__name__,
+            objective=self.objective.name,
+            direction=self.objective.direction,
+            pruner=type(self.pruner).__name__,
+            directory=str(self.directory),
+        )
+        return config
+
+    def _export_for_tracking(self) -> Path | None:
+        """Export the best model into the project for the tracker; None for plain functions."""
+        if self._data is None or not self.get_best_trials(1):
+            return None
+        return self.export_best(self.project_dir / "best_model", overwrite=True)
+
+    def _run_trials(self, study: optuna.Study) -> None:
         # Reseed from the study's size so a resumed search does not replay the first configs.
         if self.seed is not None:
             study.sampler = self._make_sampler(self.seed + len(study.get_trials(deepcopy=False)))
@@ -258,41 +307,48 @@ class Tuner:
 
         enforce_budget = budget is not None and self._data is None  # a model trains to it itself
         hp = HyperParameters._for_trial(trial, report, finite=self._finite_space)
+        history: dict[str, list[float]] | None = None
+        error: Exception | None = None
         try:
             with _study.Heartbeat(trial):
                 try:
-                    result: TrialResult | None = self._call(hp, trial)
+                    result, history = self._call(hp, trial)
                 except _BudgetReached:
                     result = None
             value = best[0] if result is None else self.objective.value_of(result)
             if not math.isfinite(value):
                 raise FloatingPointError(f"objective {self.objective.name!r} is {value}")
+            if isinstance(result, Mapping):
+                trial.set_user_attr("hx:metrics", {k: float(v) for k, v in result.items()})
+            frozen = study.tell(trial, value)
         except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
-            return None
+            frozen = study.tell(trial, state=TrialState.PRUNED)
         except KeyboardInterrupt:
             _study.fail_and_retry(
                 study, trial, "interrupted by KeyboardInterrupt; configuration retried"
             )
             raise
-        except Exception as error:
-            self._fail(study, trial, f"{type(error).__name__}: {error}")
-            if isinstance(error, SearchSpaceError) or _is_data_error(error):
+        except Exception as exc:
+            error = exc
+            frozen = self._fail(study, trial, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, SearchSpaceError) or _is_data_error(exc):
                 raise
-            logger.warning("trial %d failed: %s: %s", trial.number, type(error).__name__, error)
-            return error
-        if isinstance(result, Mapping):
-            trial.set_user_attr("hx:metrics", {k: float(v) for k, v in result.items()})
-        study.tell(trial, value)
-        return None
+            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+        if self.tracker is not None:
+            self.tracker.on_trial_end(study, frozen, history)
+        return error
 
-    def _call(self, hp: HyperParameters, trial: optuna.Trial) -> TrialResult:
+    def _call(
+        self, hp: HyperParameters, trial: optuna.Trial
+    ) -> tuple[TrialResult, dict[str, list[float]] | None]:
+        """The trial's result, and its per-epoch history when it trains a model."""
         if self._data is None:
-            return self.hypermodel(hp)
+            return self.hypermodel(hp), None
         from hyperflax.tuners import _training
 
         budget = self._budget(trial)
         parent = trial.user_attrs.get("hx:slot_parent")
+        trial.set_user_attr("hx:devices", _training.devices())
         return _training.train_trial(
             self.hypermodel,
             hp,
@@ -339,9 +395,9 @@ class Tuner:
         return _training.FitData(x, y, validation_data, epochs, batch_size, tuple(callbacks))
 
     @staticmethod
-    def _fail(study: optuna.Study, trial: optuna.Trial, message: str) -> None:
+    def _fail(study: optuna.Study, trial: optuna.Trial, message: str) -> FrozenTrial:
         trial.set_user_attr(_study.ERROR, message)
-        study.tell(trial, state=TrialState.FAIL)
+        return study.tell(trial, state=TrialState.FAIL)
 
     # -- results -----------------------------------------------------------------------------
 
@@ -387,6 +443,47 @@ class Tuner:
             )
             for t in self.get_best_trials(num_trials)
         ]
+
+    def export_best(
+        self, path: str | os.PathLike[str], *, example_input: Any = None, overwrite: bool = False
+    ) -> Path:
+        """Export the best model as one directory that is also an MLflow model.
+
+        The artifact runs without the code that defined the model (``hx.load_model(path)``,
+        ``mlflow.pyfunc.load_model(path)``, ``mlflow models serve -m path``). It records the
+        trial's hyperparameters and metrics; cross-entropy models are classifiers.
+
+        Args:
+            path: the directory to write (atomically).
+            example_input: a batch of inputs; defaults to the first row the search trained on.
+            overwrite: replace an existing export.
+
+        Example:
+            >>> tuner.export_best("exported/digits")  # doctest: +SKIP
+            >>> hx.load_model("exported/digits").predict(x_test)  # doctest: +SKIP
+        """
+        from hyperflax.export import export_model
+
+        if example_input is None:
+            if self._data is None:
+                raise ValueError("pass example_input= (a batch of inputs); no search ran here")
+            x = self._data.x
+            example_input = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+        trial = self.get_best_trials(1)
+        if not trial:
+            raise ValueError("there is no complete trial to export yet")
+        model = self.get_best_models(1)[0]
+        classifier = self.hypermodel.loss in ("cross_entropy", "binary_cross_entropy")
+        metadata = {
+            "task": "classification" if classifier else "regression",
+            "hyperparameters": trial[0].params,
+            "metrics": trial[0].user_attrs.get("hx:metrics", {}),
+            "objective": {self.objective.name: trial[0].value},
+            "trial": trial[0].number,
+        }
+        return export_model(
+            model, path, example_input=example_input, metadata=metadata, overwrite=overwrite
+        )
 
     def trials_dataframe(self) -> pd.DataFrame:
         """Every trial as a row: number, state, value, duration, params, metrics and error."""
