@@ -38,3 +38,16 @@ def test_console_script_and_the_readme_example_run(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "'x':" in run.stdout
+
+
+def test_the_own_model_example_tunes_exports_and_predicts(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "tune_own_model.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout.split("test accuracy")[1]) >= 0.95
+    assert (tmp_path / "exported" / "own-model" / "MLmodel").exists()
