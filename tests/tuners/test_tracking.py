@@ -42,7 +42,10 @@ def test_every_trial_is_a_nested_run_and_a_resume_adds_no_duplicates(digits, tmp
 
     def search(max_trials):
         tuner = hx.tuners.RandomSearch(
-            _hypermodel(), objective="val_accuracy", max_trials=max_trials, seed=0,
+            _hypermodel(),
+            objective="val_accuracy",
+            max_trials=max_trials,
+            seed=0,
             project_name="digits",
         )
         tuner.search(x, y, validation_data=val, epochs=3, batch_size=50)
@@ -104,3 +107,32 @@ def test_export_best_runs_without_the_model_code(digits, tmp_path):
     np.testing.assert_array_equal(np.load(out), expected)
     assert np.load(via_mlflow).reshape(-1).tolist() == expected.tolist()
     assert hx.load_model(path).metadata["hyperparameters"] == tuner.get_best_trials()[0].params
+
+
+def test_a_running_trial_is_visible_in_mlflow_with_its_curve_so_far():
+    seen = {}
+
+    def objective(hp):
+        x = hp.Float("x", 0.0, 1.0)
+        for step in range(3):
+            hp.report({"loss": x + 1.0 / (step + 1), "other": 1.0}, step=step)
+        (run,) = mlflow.search_runs(
+            experiment_names=["live"],
+            filter_string="tags.`hyperflax.trial_number` = '0'",
+            output_format="list",
+        )
+        history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
+        seen.update(status=run.info.status, steps=[m.step for m in history])
+        return x
+
+    tuner = hx.tuners.RandomSearch(objective, objective="loss", max_trials=1, project_name="live")
+    tuner.search()
+    assert seen == {"status": "RUNNING", "steps": [0, 1, 2]}
+    (run,) = mlflow.search_runs(
+        experiment_names=["live"],
+        filter_string="tags.`hyperflax.trial_number` = '0'",
+        output_format="list",
+    )
+    assert run.info.status == "FINISHED"
+    client = mlflow.MlflowClient()
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1, 2]

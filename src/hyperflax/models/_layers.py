@@ -26,7 +26,8 @@ class DropoutRate(nnx.Variable):
     """A non-trainable dropout rate, stored as data so changing it never recompiles.
 
     Example:
-        >>> float(DropoutRate(0.25)[...])
+        >>> import jax.numpy as jnp
+        >>> float(DropoutRate(jnp.asarray(0.25))[...])
         0.25
     """
 
@@ -76,7 +77,7 @@ class MaskedLayerNorm(nnx.Module):
     Example:
         >>> import jax.numpy as jnp
         >>> norm = MaskedLayerNorm(4)
-        >>> out = norm(jnp.array([[1.0, 3.0, 0.0, 0.0]]), jnp.array([1.0, 1.0, 0.0, 0.0]))
+        >>> out = norm(jnp.array([[1.0, 3.0, 5.0, 9.0]]), jnp.array([1.0, 1.0, 0.0, 0.0]))
         >>> out.round(3).tolist()
         [[-1.0, 1.0, 0.0, 0.0]]
     """

@@ -21,9 +21,12 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-#: MLflow's limits on one ``log_batch`` call: 100 params, 1000 entries in all.
+#: MLflow's limits on one ``log_batch`` call: 100 params, 100 tags, 1000 entries in all.
 _MAX_BATCH_METRICS = 900
-_MAX_BATCH_PARAMS = 100
+_MAX_BATCH_PARAMS = 100  # and tags
+_MAX_BATCH_ENTRIES = 1000
+#: Run statuses of a trial whose run may still receive metrics.
+_OPEN_STATUSES = frozenset({"RUNNING", "SCHEDULED"})
 #: Tags that find a search's parent run and a trial's run.
 STUDY_TAG = "hyperflax.study"
 TRIAL_TAG = "hyperflax.trial_number"
@@ -39,6 +42,13 @@ class MLflowTracker(Tracker):
     or the study's name. A resumed search reuses its parent run (found by the tag
     ``hyperflax.study``) and logs only the trials not logged yet (tag ``hyperflax.trial_number``);
     ``config["overwrite"] = True`` starts a new parent run instead.
+
+    Tracking is live: a trial's run is created (status RUNNING) when the trial begins and each
+    epoch's metrics are logged as they come (:meth:`on_trial_metrics`), so the MLflow UI shows a
+    long trial while it trains; its params, final metrics, tags and terminal status follow when
+    it ends, without logging again the points already logged live. A trial that began in an
+    earlier, interrupted search reuses its run; one whose run is finished is not logged again.
+    Driven without :meth:`on_trial_begin`, the tracker creates each run when its trial ends.
 
     A trial's run (``trial-<number>``) has every hyperparameter as a param; its per-epoch
     history (or, for a plain function, its intermediate values under the objective's name) as
@@ -79,7 +89,14 @@ class MLflowTracker(Tracker):
         self._experiment_id = ""
         self._parent_id = ""
         self._objective = "value"
+        #: trial number -> its run; the numbers whose run is terminal (never logged again).
         self._trial_runs: dict[int, str] = {}
+        self._finished: set[int] = set()
+        #: trial number -> the (metric, step) points its run holds already (logged live).
+        self._points: dict[int, set[tuple[str, int]]] = {}
+        #: trial number -> metric keys of an unfinished run found at the start of the search,
+        #: whose points are read back the first time the trial is seen again.
+        self._unread: dict[int, list[str]] = {}
 
     def on_search_begin(
         self, study: optuna.Study, *, project_dir: pathlib.Path, config: dict[str, Any]
@@ -89,13 +106,66 @@ class MLflowTracker(Tracker):
         self._client = None
         self._guard.run(functools.partial(self._begin, study, pathlib.Path(project_dir), config))
 
+    def on_trial_begin(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Create the trial's nested run (status RUNNING), or reuse the one it already has.
+
+        The run is named ``trial-<number>`` and has the trial's tags and start time; its params
+        are logged when the trial ends (define-by-run params are not sampled yet). A trial whose
+        run exists (a resumed search) keeps that run; a finished run is left as it is.
+
+        Args:
+            study: the search's Optuna study.
+            trial: the starting trial (state RUNNING).
+
+        Example:
+            >>> import optuna
+            >>> study = optuna.create_study(study_name="demo")
+            >>> tracker = MLflowTracker("sqlite:///mlflow.db")
+            >>> tracker.on_search_begin(study, project_dir=pathlib.Path("."), config={})
+            >>> trial = study.ask()
+            >>> tracker.on_trial_begin(study, study.trials[trial.number])  # RUNNING "trial-0"
+        """
+        self._guard.run(functools.partial(self._open_trial, trial))
+
+    def on_trial_metrics(
+        self, study: optuna.Study, number: int, metrics: dict[str, float], step: int
+    ) -> None:
+        """Log one step's metrics of a running trial to its run now (one ``log_batch``).
+
+        Nothing is logged for a trial without a run (one :meth:`on_trial_begin` did not open)
+        or whose run is finished. The points logged here are not logged again by
+        :meth:`on_trial_end`.
+
+        Args:
+            study: the search's Optuna study.
+            number: the trial's number.
+            metrics: the step's metrics by name (``{"loss": 0.3, "val_loss": 0.4}``).
+            step: the epoch (or report step) they belong to.
+
+        Example:
+            >>> import optuna
+            >>> study = optuna.create_study(study_name="demo")
+            >>> tracker = MLflowTracker("sqlite:///mlflow.db")
+            >>> tracker.on_search_begin(study, project_dir=pathlib.Path("."), config={})
+            >>> trial = study.ask()
+            >>> tracker.on_trial_begin(study, study.trials[trial.number])
+            >>> tracker.on_trial_metrics(study, trial.number, {"loss": 0.3, "val_loss": 0.4}, 0)
+            >>> tracker.on_trial_metrics(study, trial.number, {"loss": 0.2, "val_loss": 0.3}, 1)
+        """
+        self._guard.run(functools.partial(self._log_live, number, dict(metrics), step))
+
     def on_trial_end(
         self,
         study: optuna.Study,
         trial: optuna.trial.FrozenTrial,
         history: dict[str, list[float]] | None,
     ) -> None:
-        """Log a finished trial as a nested run, unless a run for it exists already."""
+        """Complete a finished trial's nested run (created now when it has none).
+
+        Logs the params, the per-epoch ``history`` (or intermediate values) except the points
+        already logged live, the final and objective metrics, the state tags, the end time and
+        the terminal status. A trial whose run is finished already is skipped.
+        """
         self._guard.run(functools.partial(self._log_trial, trial, history))
 
     def on_search_end(
@@ -142,11 +212,18 @@ class MLflowTracker(Tracker):
         _log_batch(client, parent.info.run_id, params=params)
         client.set_tag(parent.info.run_id, "hyperflax.config", _records.as_text(config))
         trial_filter = f"tags.`{PARENT_TAG}` = {_quoted(parent.info.run_id)}"
-        self._trial_runs = {
-            int(run.data.tags[TRIAL_TAG]): run.info.run_id
-            for run in _search(client, experiment_id, trial_filter)
-            if TRIAL_TAG in run.data.tags
-        }
+        self._trial_runs, self._finished, self._points, self._unread = {}, set(), {}, {}
+        for run in _search(client, experiment_id, trial_filter):
+            if TRIAL_TAG not in run.data.tags:
+                continue
+            number = int(run.data.tags[TRIAL_TAG])
+            if number in self._trial_runs:  # newest first: the newest run of a trial wins
+                continue
+            self._trial_runs[number] = run.info.run_id
+            if run.info.status in _OPEN_STATUSES:
+                self._unread[number] = list(run.data.metrics)
+            else:
+                self._finished.add(number)
         self._objective = str(
             study.user_attrs.get("hx:objective") or config.get("objective") or "value"
         )
@@ -156,28 +233,69 @@ class MLflowTracker(Tracker):
             parent.info.run_id,
         )
 
+    def _trial_run(self, client: MlflowClient, trial: optuna.trial.FrozenTrial) -> str:
+        """The id of the trial's open run: the one it has (its points read back), else a new one."""
+        number = trial.number
+        run_id = self._trial_runs.get(number)
+        if run_id is None:
+            run_id = client.create_run(
+                self._experiment_id,
+                start_time=_records.millis(trial.datetime_start),
+                run_name=f"trial-{number}",
+                tags={PARENT_TAG: self._parent_id, **_records.trial_tags(trial)},
+            ).info.run_id
+            self._trial_runs[number] = run_id
+        elif number in self._unread:  # begun by an earlier search that stopped mid-trial
+            self._points.setdefault(number, set()).update(
+                (key, metric.step)
+                for key in self._unread.pop(number)
+                for metric in client.get_metric_history(run_id, key)
+            )
+        return run_id
+
+    def _open_trial(self, trial: optuna.trial.FrozenTrial) -> None:
+        client = self._client
+        if client is None or trial.number in self._finished:
+            return
+        self._trial_run(client, trial)
+
+    def _log_live(self, number: int, metrics: dict[str, float], step: int) -> None:
+        client = self._client
+        run_id = self._trial_runs.get(number)
+        if client is None or run_id is None or number in self._finished or not metrics:
+            return
+        _log_batch(
+            client,
+            run_id,
+            params={},
+            metrics=[(str(key), float(value), int(step)) for key, value in metrics.items()],
+            timestamp=_records.millis(None),
+        )
+        self._points.setdefault(number, set()).update((str(key), int(step)) for key in metrics)
+
     def _log_trial(
         self, trial: optuna.trial.FrozenTrial, history: dict[str, list[float]] | None
     ) -> None:
         client = self._client
-        if client is None or trial.number in self._trial_runs:
+        if client is None or trial.number in self._finished:
             return
-        run = client.create_run(
-            self._experiment_id,
-            start_time=_records.millis(trial.datetime_start),
-            run_name=f"trial-{trial.number}",
-            tags={PARENT_TAG: self._parent_id, **_records.trial_tags(trial)},
-        )
+        run_id = self._trial_run(client, trial)
+        logged = self._points.pop(trial.number, set())
         end = _records.millis(trial.datetime_complete)
         _log_batch(
             client,
-            run.info.run_id,
+            run_id,
             params=_records.as_params(trial.params),
-            metrics=_records.trial_metrics(trial, history, self._objective),
+            metrics=[
+                record
+                for record in _records.trial_metrics(trial, history, self._objective)
+                if (record[0], record[2]) not in logged
+            ],
+            tags=_records.trial_tags(trial),
             timestamp=end,
         )
-        client.set_terminated(run.info.run_id, _records.trial_status(trial), end_time=end)
-        self._trial_runs[trial.number] = run.info.run_id
+        client.set_terminated(run_id, _records.trial_status(trial), end_time=end)
+        self._finished.add(trial.number)
 
     def _end(
         self, study: optuna.Study, results: pandas.DataFrame, best_model_dir: pathlib.Path | None
@@ -245,19 +363,23 @@ def _log_batch(
     *,
     params: dict[str, str],
     metrics: Sequence[_records.MetricRecord] = (),
+    tags: dict[str, str] | None = None,
     timestamp: int = 0,
 ) -> None:
-    """Log params and metrics in as few ``log_batch`` calls as MLflow's limits allow."""
-    from mlflow.entities import Metric, Param
+    """Log params, metrics and tags in as few ``log_batch`` calls as MLflow's limits allow."""
+    from mlflow.entities import Metric, Param, RunTag
 
     param_list = [Param(key, value) for key, value in params.items()]
     metric_list = [Metric(key, value, timestamp, step) for key, value, step in metrics]
-    while param_list or metric_list:
-        client.log_batch(
-            run_id, metrics=metric_list[:_MAX_BATCH_METRICS], params=param_list[:_MAX_BATCH_PARAMS]
-        )
-        param_list = param_list[_MAX_BATCH_PARAMS:]
-        metric_list = metric_list[_MAX_BATCH_METRICS:]
+    tag_list = [RunTag(key, value) for key, value in (tags or {}).items()]
+    while param_list or metric_list or tag_list:
+        param_batch, tag_batch = param_list[:_MAX_BATCH_PARAMS], tag_list[:_MAX_BATCH_PARAMS]
+        room = _MAX_BATCH_ENTRIES - len(param_batch) - len(tag_batch)
+        metric_batch = metric_list[: min(room, _MAX_BATCH_METRICS)]
+        client.log_batch(run_id, metrics=metric_batch, params=param_batch, tags=tag_batch)
+        param_list = param_list[len(param_batch) :]
+        tag_list = tag_list[len(tag_batch) :]
+        metric_list = metric_list[len(metric_batch) :]
 
 
 def _register(client: MlflowClient, name: str, run_id: str) -> None:

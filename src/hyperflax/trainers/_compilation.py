@@ -17,8 +17,10 @@ class CompilationCounter:
 
     Example:
         >>> import jax, jax.numpy as jnp
+        >>> triple, x = jax.jit(lambda v: v * 3), jnp.arange(5)
         >>> with CompilationCounter() as counter:
-        ...     _ = jax.jit(lambda v: v * 3)(jnp.arange(5))
+        ...     _ = triple(x)
+        ...     _ = triple(x)  # a cache hit: not counted
         >>> counter.count
         1
     """

@@ -21,8 +21,8 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> cross_entropy(jnp.zeros((1, 2)), jnp.array([0])).round(4).tolist()
-        [0.6931]
+        >>> cross_entropy(jnp.zeros((1, 2)), jnp.array([0])).round(4)
+        Array([0.6931], dtype=float32)
     """
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels.astype(jnp.int32))
 
@@ -32,8 +32,8 @@ def binary_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> binary_cross_entropy(jnp.zeros((1, 1)), jnp.array([1])).round(4).tolist()
-        [0.6931]
+        >>> binary_cross_entropy(jnp.zeros((1, 1)), jnp.array([1])).round(4)
+        Array([0.6931], dtype=float32)
     """
     logits = logits.reshape(logits.shape[0], -1)
     targets = targets.reshape(logits.shape).astype(logits.dtype)

@@ -79,7 +79,7 @@ def model_arrays(model: nnx.Module) -> dict[str, np.ndarray]:
     Example:
         >>> from flax import nnx
         >>> sorted(model_arrays(nnx.Linear(2, 3, rngs=nnx.Rngs(0))))
-        ['model/bias', 'model/kernel']
+        ['model/bias/value', 'model/kernel/value']
     """
     return tree_to_arrays(nnx.state(model), "model")
 

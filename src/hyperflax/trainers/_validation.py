@@ -61,14 +61,15 @@ def _items(data: Data, name: str) -> list[tuple[str, np.ndarray]]:
 
 
 def check_finite(data: Data, name: str) -> None:
-    """Raises ``ValueError`` when ``data`` holds NaN or infinity, naming where.
+    """Raises ``DataError`` (a ``ValueError``) when ``data`` holds NaN or infinity, naming where.
 
     Example:
         >>> import numpy as np
-        >>> check_finite(np.array([1.0, np.nan]), "x")
+        >>> check_finite(np.array([1.0, np.nan]), "x")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: `x` must be finite, got 1 NaN/inf value(s), first at index (1,)
+        hyperflax.trainers._errors.DataError: `x` must be finite, got 1 NaN/inf value(s),
+        first at index (1,)
     """
     for label, array in _items(data, name):
         if np.issubdtype(array.dtype, np.floating):
@@ -86,10 +87,11 @@ def check_pair(x: Data, y: Data | None, prefix: str = "") -> int:
 
     Example:
         >>> import numpy as np
-        >>> check_pair(np.zeros((4, 2)), np.zeros(3))
+        >>> check_pair(np.zeros((4, 2)), np.zeros(3))  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: `x` and `y` must have the same number of samples, got 4 and 3
+        hyperflax.trainers._errors.DataError: `x` and `y` must have the same number of samples,
+        got 4 and 3
     """
     xname, yname = f"{prefix}x", f"{prefix}y"
     n = num_samples(x, xname)
@@ -108,10 +110,11 @@ def check_batch_size(batch_size: int, n: int, n_devices: int, *, training: bool)
     """Checks ``batch_size`` against the data size (training) and the device count.
 
     Example:
-        >>> check_batch_size(10, 100, 4, training=True)
+        >>> check_batch_size(10, 100, 4, training=True)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: `batch_size` must be divisible by the device count 4, got 10
+        hyperflax.trainers._errors.DataError: `batch_size` must be divisible by the device count 4,
+        got 10
     """
     if not isinstance(batch_size, int | np.integer) or batch_size <= 0:
         raise DataError(f"`batch_size` must be a positive int, got {batch_size!r}")
@@ -165,10 +168,11 @@ def check_class_labels(y: Data, n_classes: int, name: str = "y") -> None:
 
     Example:
         >>> import numpy as np
-        >>> check_class_labels(np.array([0, 3]), 3)
+        >>> check_class_labels(np.array([0, 3]), 3)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        ValueError: `y` labels must be in [0, 3) (the model has 3 outputs), got values in [0, 3]
+        hyperflax.trainers._errors.DataError: `y` labels must be in [0, 3)
+        (the model has 3 outputs), got values in [0, 3]
     """
     if isinstance(y, dict) or not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
         shape_dtype = "a dict" if isinstance(y, dict) else f"shape {y.shape} dtype {y.dtype}"

@@ -300,6 +300,11 @@ class Tuner:
             if not best or self.objective.better(current, best[0]):
                 best[:] = [current]
             trial.report(current, step)
+            if self.tracker is not None:
+                metrics = (
+                    dict(value) if isinstance(value, Mapping) else {self.objective.name: current}
+                )
+                self.tracker.on_trial_metrics(study, trial.number, metrics, step)
             if enforce_budget and budget is not None and step + 1 >= budget:
                 raise _BudgetReached
             if trial.should_prune():
@@ -307,6 +312,8 @@ class Tuner:
 
         enforce_budget = budget is not None and self._data is None  # a model trains to it itself
         hp = HyperParameters._for_trial(trial, report, finite=self._finite_space)
+        if self.tracker is not None:
+            self.tracker.on_trial_begin(study, study._storage.get_trial(trial._trial_id))
         history: dict[str, list[float]] | None = None
         error: Exception | None = None
         try:
