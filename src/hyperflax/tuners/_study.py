@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
@@ -20,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hyperflax.tuners._objective import Objective
 
 logger = logging.getLogger("hyperflax")
+T = TypeVar("T")
 
 OWNER = "hx:owner"
 HEARTBEAT = "hx:heartbeat"
@@ -54,6 +58,21 @@ def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorag
         # Several worker processes share one SQLite file: wait for locks instead of failing.
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
     return RDBStorage(storage, **kwargs)
+
+
+def retry_race(open_: Callable[[], T], attempts: int = 8) -> T:
+    """Run ``open_`` again when workers starting together race to create the same tables.
+
+    Example:
+        >>> retry_race(lambda: "opened")
+        'opened'
+    """
+    for attempt in range(attempts - 1):
+        try:
+            return open_()
+        except sqlalchemy.exc.SQLAlchemyError:
+            time.sleep(0.1 * (attempt + 1) + random.random() * 0.1)
+    return open_()
 
 
 def reset_project(storage: BaseStorage, study_name: str, project: Path) -> None:

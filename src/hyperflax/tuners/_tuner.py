@@ -171,17 +171,19 @@ class Tuner:
         return self._study
 
     def _open_study(self, seed: int | None) -> optuna.Study:
-        storage = _study.make_storage(self.storage, self.project_dir)
+        storage = _study.retry_race(lambda: _study.make_storage(self.storage, self.project_dir))
         if self._reset_pending:
             _study.reset_project(storage, self.project_name, self.project_dir)
             self._reset_pending = False
-        study = optuna.create_study(
-            storage=storage,
-            sampler=self._make_sampler(seed),
-            pruner=self.pruner,
-            study_name=self.project_name,
-            direction=self.objective.direction,
-            load_if_exists=True,
+        study = _study.retry_race(
+            lambda: optuna.create_study(
+                storage=storage,
+                sampler=self._make_sampler(seed),
+                pruner=self.pruner,
+                study_name=self.project_name,
+                direction=self.objective.direction,
+                load_if_exists=True,
+            )
         )
         _study.check_compatible(study, self.objective, type(self).__name__)
         return study
