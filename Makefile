@@ -28,8 +28,8 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests examples bench conftest.py
+	$(BIN)/ruff format --check src tests examples bench conftest.py
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed-bench

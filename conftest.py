@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: every test runs in its own directory, MLflow writes nowhere else."""
+"""Suite-wide fixtures (tests and doctests): each runs in its own directory, MLflow writes there."""
 
 import pytest
 
