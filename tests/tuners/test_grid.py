@@ -42,3 +42,18 @@ def test_max_trials_caps_the_grid():
     tuner.search()
     assert len(tuner.study.trials) == 5
     assert len({t.params["a"] for t in tuner.study.trials}) == 5
+
+
+def test_a_trial_that_fails_before_asking_anything_does_not_end_the_grid():
+    calls = []
+
+    def fn(hp):
+        calls.append(1)
+        if len(calls) == 1:  # the first trial has no grid point yet: it discovers the space
+            raise RuntimeError("failed before asking for a parameter")
+        return hp.Int("a", 0, 2)
+
+    tuner = hx.tuners.GridSearch(fn, objective=MIN, max_consecutive_failures=5)
+    tuner.search()
+    done = sorted(t.params["a"] for t in tuner.study.trials if t.state.name == "COMPLETE")
+    assert done == [0, 1, 2]

@@ -159,3 +159,13 @@ def test_bad_data_stops_the_search_at_the_first_trial(digits, data, message):
     with pytest.raises(hx.trainers.DataError, match=message):
         tuner.search(x, y, validation_split=0.2, epochs=1, batch_size=10)
     assert len(tuner.study.trials) == 1 and tuner.study.trials[0].state.name == "FAIL"
+
+
+def test_an_objective_the_model_does_not_log_is_an_error_at_search(digits):
+    x, y, val = digits
+    tuner = hx.tuners.RandomSearch(HYPERMODEL, tracker=None, objective="val_auc", max_trials=2)
+    with pytest.raises(
+        ValueError, match=r"'val_auc' is not logged.*'val_accuracy'.*add the metric"
+    ):
+        tuner.search(x, y, validation_data=val, epochs=1, batch_size=50)
+    assert not tuner.study.trials

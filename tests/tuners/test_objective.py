@@ -67,3 +67,14 @@ def test_a_dict_without_the_objective_fails_the_trial_naming_the_metrics(tmp_pat
 def test_constructor_errors(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         hx.tuners.RandomSearch(lambda hp: 1.0, **kwargs)
+
+
+def test_a_function_that_returns_nothing_fails_with_a_clear_error(tmp_path):
+    def forgot_return(hp):
+        hp.report(hp.Float("x", 0.0, 1.0), step=0)
+
+    tuner = hx.tuners.RandomSearch(
+        forgot_return, objective="loss", max_trials=1, max_consecutive_failures=1, tracker=None
+    )
+    with pytest.raises(hx.tuners.SearchFailedError, match="must return a number or a dict"):
+        tuner.search()

@@ -17,7 +17,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax.search_spaces import SearchSpaceError
-from hyperflax.tuners._tuner import FINISHED, Tuner
+from hyperflax.tuners._tuner import Tuner
 
 
 class GridSearch(Tuner):
@@ -44,11 +44,9 @@ class GridSearch(Tuner):
     _finite_space = True
 
     def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
-        if self.max_trials is not None:
-            finished = study.get_trials(deepcopy=False, states=FINISHED)
-            if len(finished) >= self.max_trials:
-                return None
         trials = study.get_trials(deepcopy=False)
+        if self._max_trials_reached(trials):
+            return None
         if any(t.state == TrialState.WAITING for t in trials):
             return study.ask()
         for point in _grid(trials):
@@ -89,10 +87,10 @@ def _covers(trial: FrozenTrial, point: dict[str, Any]) -> bool:
     worker died, in which case it was queued again and that queued trial covers it.
     """
     used = trial.params
-    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+    if trial.state != TrialState.COMPLETE:  # may have stopped before asking for everything
         used = {**trial.system_attrs.get("fixed_params", {}), **used}
-        if not used:
-            return False  # just started: it has not asked for anything yet
+    if not used and trial.state != TrialState.COMPLETE:
+        return False  # it never asked for anything: it covers no point
     return all(name not in point or _same(value, point[name]) for name, value in used.items())
 
 

@@ -127,10 +127,7 @@ class Hyperband(Tuner):
 
     def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
         trials = study.get_trials(deepcopy=False)
-        if (
-            self.max_trials is not None
-            and sum(t.state in FINISHED for t in trials) >= self.max_trials
-        ):
+        if self._max_trials_reached(trials):
             return None
         if any(t.state == TrialState.WAITING for t in trials):
             return study.ask()  # a retry or another worker's promotion, already placed

@@ -79,8 +79,8 @@ def reset_project(storage: BaseStorage, study_name: str, project: Path) -> None:
     """Delete a study and the project's artifacts (``overwrite=True``)."""
     with contextlib.suppress(KeyError):  # nothing to delete
         optuna.delete_study(study_name=study_name, storage=storage)
-    for child in ("checkpoints", "compile_cache"):
-        shutil.rmtree(project / child, ignore_errors=True)
+    # The compilation cache is keyed by program content and never stale: it stays.
+    shutil.rmtree(project / "checkpoints", ignore_errors=True)
 
 
 def check_compatible(study: optuna.Study, objective: Objective, tuner: str) -> None:
@@ -115,8 +115,9 @@ def _start_time(pid: int) -> str:
 
 def _owner_is_dead(trial: FrozenTrial, now: float) -> bool:
     tag = trial.user_attrs.get(OWNER)
-    if not isinstance(tag, str) or tag.count(":") < 2:
-        return False
+    if not isinstance(tag, str) or tag.count(":") < 2:  # died before it could say whose it is
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        return now - started > STALE_AFTER_S
     host, pid, start = tag.rsplit(":", 2)
     if host == socket.gethostname():
         try:
@@ -152,11 +153,18 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
 
 
 def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> None:
-    """Mark an interrupted trial failed and queue its configuration (and schedule slot) again."""
+    """Mark an interrupted trial failed and queue its configuration (and schedule slot) again.
+
+    When another worker recovered the same trial first, nothing more is queued.
+    """
     trial.set_user_attr(ERROR, message)
-    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-    slot = {k: v for k, v in trial.user_attrs.items() if k.startswith("hx:slot")}
-    study.enqueue_trial(trial.params, user_attrs={**slot, RETRY_OF: trial.number})
+    try:
+        frozen = study.tell(trial, state=TrialState.FAIL)
+    except (ValueError, RuntimeError):  # already finished by another worker
+        return
+    slot = {k: v for k, v in frozen.user_attrs.items() if k.startswith("hx:slot")}
+    params = {**frozen.system_attrs.get("fixed_params", {}), **frozen.params}
+    study.enqueue_trial(params, user_attrs={**slot, RETRY_OF: frozen.number})
 
 
 class Heartbeat:
@@ -180,7 +188,6 @@ class Heartbeat:
                 logger.debug("heartbeat failed", exc_info=True)
 
     def __enter__(self) -> Heartbeat:
-        self._trial.set_user_attr(OWNER, owner_tag())
         self._trial.set_user_attr(HEARTBEAT, time.time())
         self._thread.start()
         return self

@@ -146,11 +146,12 @@ class Tuner:
 
     def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
         """The next trial to run, or ``None`` when the search is done."""
-        if self.max_trials is not None:
-            trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
-            if len(trials) >= self.max_trials:
-                return None
-        return study.ask()
+        return None if self._max_trials_reached(study.get_trials(deepcopy=False)) else study.ask()
+
+    def _max_trials_reached(self, trials: Sequence[FrozenTrial]) -> bool:
+        """Finished trials plus those other workers are running reach ``max_trials``."""
+        counted = sum(t.state in (*FINISHED, TrialState.RUNNING) for t in trials)
+        return self.max_trials is not None and counted >= self.max_trials
 
     def _budget(self, trial: optuna.Trial) -> int | None:
         """The number of epochs a trial may train (Hyperband), or ``None`` for no limit."""
@@ -243,15 +244,17 @@ class Tuner:
             self.tracker.on_search_begin(
                 study, project_dir=self.project_dir, config={**self._config(), "overwrite": fresh}
             )
+        if self.tracker is None:
+            self._run_trials(study)
+            return
         try:
             self._run_trials(study)
-        finally:
-            if self.tracker is not None:
-                self.tracker.on_search_end(
-                    study,
-                    results=self.trials_dataframe(),
-                    best_model_dir=self._export_for_tracking(),
-                )
+        except BaseException:  # record what was done, then let the real error through
+            self.tracker.on_search_end(study, results=self.trials_dataframe(), best_model_dir=None)
+            raise
+        self.tracker.on_search_end(
+            study, results=self.trials_dataframe(), best_model_dir=self._export_for_tracking()
+        )
 
     def _config(self) -> dict[str, Any]:
         """The tuner's settings as plain values, for tracking."""
@@ -272,7 +275,11 @@ class Tuner:
         """Export the best model into the project for the tracker; None for plain functions."""
         if self._data is None or not self.get_best_trials(1):
             return None
-        return self.export_best(self.project_dir / "best_model", overwrite=True)
+        try:
+            return self.export_best(self.project_dir / "best_model", overwrite=True)
+        except Exception as error:  # the study is complete; a failed export must not hide it
+            logger.warning("the best model was not exported for tracking: %s", error)
+            return None
 
     def _run_trials(self, study: optuna.Study) -> None:
         # Reseed from the study's size so a resumed search does not replay the first configs.
@@ -294,6 +301,7 @@ class Tuner:
 
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial) -> BaseException | None:
         """Run one trial and tell the study how it ended; return its error if it failed."""
+        trial.set_user_attr(_study.OWNER, _study.owner_tag())  # first, so a crash is recoverable
         budget = self._budget(trial)
         best: list[float] = []
 
@@ -322,9 +330,9 @@ class Tuner:
             with _study.Heartbeat(trial):
                 try:
                     result, history = self._call(hp, trial)
-                except _BudgetReached:
-                    result = None
-            value = best[0] if result is None else self.objective.value_of(result)
+                    value = self.objective.value_of(result)
+                except _BudgetReached:  # Hyperband stopped a plain function at its budget
+                    result, value = None, best[0]
             if not math.isfinite(value):
                 raise FloatingPointError(f"objective {self.objective.name!r} is {value}")
             if isinstance(result, Mapping):
@@ -396,6 +404,15 @@ class Tuner:
             raise ValueError("pass validation_data or validation_split, not both")
         if validation_split is not None:
             x, y, validation_data = _training.split_validation(x, y, validation_split)
+        metrics = self.hypermodel.metrics
+        if all(isinstance(m, str) for m in metrics):  # a callable's log name is its own
+            logged = {"loss", *metrics}
+            logged |= {f"val_{name}" for name in logged}
+            if self.objective.name not in logged:
+                raise ValueError(
+                    f"objective {self.objective.name!r} is not logged by this HyperModel; "
+                    f"choose one of {sorted(logged)} or add the metric to metrics="
+                )
         if self.objective.name.startswith("val_") and validation_data is None:
             raise ValueError(
                 f"objective {self.objective.name!r} needs validation_data= or validation_split="
@@ -476,8 +493,9 @@ class Tuner:
         if example_input is None:
             if self._data is None:
                 raise ValueError("pass example_input= (a batch of inputs); no search ran here")
-            x = self._data.x
-            example_input = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+            if isinstance(self._data.x, dict):
+                raise ValueError("export_best does not support dict inputs yet; x must be an array")
+            example_input = self._data.x[:1]
         trial = self.get_best_trials(1)
         if not trial:
             raise ValueError("there is no complete trial to export yet")
