@@ -71,12 +71,14 @@ def train_trial(
     epochs: int,
     checkpoint: Path,
     parent: Path | None,
+    keep_state: bool,
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Train one trial; return the logs of its best epoch by ``objective`` and its history.
 
-    The best epoch's weights go to ``checkpoint/best.npz`` and the full final training state to
-    ``checkpoint/last.npz``; a ``parent`` checkpoint directory (Hyperband promotion) is
-    continued from rather than training from scratch.
+    The best epoch's weights go to ``checkpoint/best.npz`` and, with ``keep_state`` (a tuner that
+    may continue the trial), the full final training state to ``checkpoint/last.npz``; a
+    ``parent`` checkpoint directory (Hyperband promotion) is continued from rather than
+    training from scratch.
     """
     model = hypermodel.build(hp, nnx.Rngs(seed))
     trainer = Trainer(
@@ -100,7 +102,8 @@ def train_trial(
         raise FloatingPointError(f"no epoch produced a finite {objective.name!r}")
     checkpoint.mkdir(parents=True, exist_ok=True)
     best.save(checkpoint / BEST)
-    trainer.save_checkpoint(checkpoint / LAST)
+    if keep_state:
+        trainer.save_checkpoint(checkpoint / LAST)
     at = history.epochs.index(best.best_epoch)
     best_logs = {name: values[at] for name, values in history.history.items()}
     return best_logs, {"epoch": list(history.epochs), **history.history}

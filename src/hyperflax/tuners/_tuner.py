@@ -375,6 +375,7 @@ class Tuner:
             epochs=budget if budget is not None else self._data.epochs,
             checkpoint=self._checkpoint(trial.number),
             parent=None if parent is None else self._checkpoint(parent),
+            keep_state=self._budget_driven,
         )
 
     def _checkpoint(self, number: int) -> Path:
