@@ -72,8 +72,7 @@ def summary(directory: str, project_name: str, storage: str | None, num_trials: 
     attrs = study.user_attrs
     objective = Objective(attrs.get("hx:objective", "value"), attrs.get("hx:direction", "min"))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    best = sorted(complete, key=lambda t: objective.sign * float(t.value or 0.0))[:num_trials]
-    _results.print_summary(study, objective, best)
+    _results.print_summary(study, objective, objective.rank(complete)[:num_trials])
 
 
 def _load_function(spec: str, base: Path) -> Callable[[HyperParameters], Any]:

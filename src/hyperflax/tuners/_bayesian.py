@@ -8,7 +8,7 @@ from typing import Any, Literal, Unpack
 import optuna
 from optuna.samplers import BaseSampler
 
-from hyperflax.tuners._tuner import Tuner, TunerOptions
+from hyperflax.tuners._tuner import Tuner, TunerOptions, check_int
 
 
 class BayesianOptimization(Tuner):
@@ -49,8 +49,7 @@ class BayesianOptimization(Tuner):
                 "pip install torch  (or pip install 'hyperflax[gp]'); "
                 "sampler='tpe' needs nothing more"
             )
-        if not isinstance(num_initial_points, int) or num_initial_points < 1:
-            raise ValueError(f"num_initial_points must be an int >= 1, got {num_initial_points!r}")
+        check_int("num_initial_points", num_initial_points, low=1)
         self.sampler = sampler
         self.num_initial_points = num_initial_points
         super().__init__(hypermodel, **options)

@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax.tuners._study import RETRY_OF
-from hyperflax.tuners._tuner import FINISHED, Tuner, TunerOptions
+from hyperflax.tuners._tuner import FINISHED, Tuner, TunerOptions, check_int
 
 SLOT = "hx:slot"  # user attrs hx:slot_iteration, _bracket, _round, _budget, _parent
 
@@ -37,9 +37,14 @@ class Rung:
             attrs[f"{SLOT}_parent"] = parent
         return attrs
 
-    def holds(self, trial: FrozenTrial) -> bool:
-        """Whether ``trial`` belongs to this rung."""
-        return all(trial.user_attrs.get(k) == v for k, v in self.attrs().items())
+    def members(self, trials: list[FrozenTrial], retried: set[Any]) -> list[FrozenTrial]:
+        """The trials placed in this rung, less the failed ones that were queued again."""
+        attrs = self.attrs()
+        return [
+            t
+            for t in trials
+            if t.number not in retried and all(t.user_attrs.get(k) == v for k, v in attrs.items())
+        ]
 
 
 def schedule(max_epochs: int, factor: int, iterations: int = 1) -> list[list[Rung]]:
@@ -110,13 +115,9 @@ class Hyperband(Tuner):
         hyperband_iterations: int = 1,
         **options: Unpack[TunerOptions],
     ) -> None:
-        for name, value, low in (
-            ("max_epochs", max_epochs, 1),
-            ("factor", factor, 2),
-            ("hyperband_iterations", hyperband_iterations, 1),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        check_int("max_epochs", max_epochs, low=1)
+        check_int("factor", factor, low=2)
+        check_int("hyperband_iterations", hyperband_iterations, low=1)
         self.max_epochs = max_epochs
         self.factor = factor
         self.hyperband_iterations = hyperband_iterations
@@ -134,7 +135,7 @@ class Hyperband(Tuner):
         retried = {t.user_attrs.get(RETRY_OF) for t in trials} - {None}
         for bracket in schedule(self.max_epochs, self.factor, self.hyperband_iterations):
             for previous, rung in zip([None, *bracket], bracket, strict=False):
-                members = [t for t in trials if rung.holds(t) and t.number not in retried]
+                members = rung.members(trials, retried)
                 if len(members) >= rung.size:
                     continue
                 if previous is None:
@@ -155,15 +156,12 @@ class Hyperband(Tuner):
         retried: set[Any],
     ) -> FrozenTrial | None:
         """The best trial of the previous round not promoted yet, once that round is done."""
-        below = [t for t in trials if previous.holds(t) and t.number not in retried]
+        below = previous.members(trials, retried)
         if len(below) < previous.size or any(
             t.state not in (*FINISHED, TrialState.FAIL) for t in below
         ):
             return None
         promoted = {t.user_attrs.get(f"{SLOT}_parent") for t in members}
-        ranked = sorted(
-            (t for t in below if t.state == TrialState.COMPLETE and t.value is not None),
-            key=lambda t: self.objective.sign * float(t.value or 0.0),
-        )
+        ranked = self.objective.rank(t for t in below if t.state == TrialState.COMPLETE)
         keep = ranked[: previous.size // self.factor]
         return next((t for t in keep if t.number not in promoted), None)

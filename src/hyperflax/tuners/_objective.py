@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from optuna.trial import FrozenTrial
 
 _MINIMIZED = ("loss", "error", "mse", "mae", "rmse", "mape", "regret", "cost")
 _MAXIMIZED = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "score")
@@ -68,6 +70,18 @@ class Objective:
             raise TypeError(
                 f"an objective function must return a number or a dict of numbers, got {result!r}"
             ) from None
+
+    def rank(self, trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+        """Trials with a value, best first.
+
+        Example:
+            >>> import optuna, hyperflax as hx
+            >>> trials = [optuna.trial.create_trial(value=v) for v in (0.3, 0.1, 0.2)]
+            >>> [t.value for t in hx.Objective("loss", "min").rank(trials)]
+            [0.1, 0.2, 0.3]
+        """
+        valued = [t for t in trials if t.value is not None]
+        return sorted(valued, key=lambda t: self.sign * float(t.value or 0.0))
 
     def better(self, a: float, b: float) -> bool:
         """Whether value ``a`` is strictly better than ``b`` (NaN is never better)."""

@@ -110,9 +110,9 @@ class Tuner:
             raise TypeError(
                 f"hypermodel must be a HyperModel or a function fn(hp), got {hypermodel!r}"
             )
-        _check_int("max_trials", max_trials, low=1, optional=True)
-        _check_int("max_consecutive_failures", max_consecutive_failures, low=1)
-        _check_int("seed", seed, low=0, optional=True)
+        check_int("max_trials", max_trials, low=1, optional=True)
+        check_int("max_consecutive_failures", max_consecutive_failures, low=1)
+        check_int("seed", seed, low=0, optional=True)
         if time_limit is not None and not (isinstance(time_limit, int | float) and time_limit > 0):
             raise ValueError(f"time_limit must be a number of seconds > 0, got {time_limit!r}")
         if not isinstance(project_name, str) or not project_name or os.sep in project_name:
@@ -329,7 +329,7 @@ class Tuner:
         try:
             with _study.Heartbeat(trial):
                 try:
-                    result, history = self._call(hp, trial)
+                    result, history = self._call(hp, trial, budget)
                     value = self.objective.value_of(result)
                 except _BudgetReached:  # Hyperband stopped a plain function at its budget
                     result, value = None, best[0]
@@ -356,14 +356,13 @@ class Tuner:
         return error
 
     def _call(
-        self, hp: HyperParameters, trial: optuna.Trial
+        self, hp: HyperParameters, trial: optuna.Trial, budget: int | None
     ) -> tuple[TrialResult, dict[str, list[float]] | None]:
         """The trial's result, and its per-epoch history when it trains a model."""
         if self._data is None:
             return self.hypermodel(hp), None
         from hyperflax.tuners import _training
 
-        budget = self._budget(trial)
         parent = trial.user_attrs.get("hx:slot_parent")
         trial.set_user_attr("hx:devices", _training.devices())
         return _training.train_trial(
@@ -399,8 +398,8 @@ class Tuner:
         if self._budget_driven:
             epochs = None
         else:
-            _check_int("epochs", epochs, low=1)
-        _check_int("batch_size", batch_size, low=1)
+            check_int("epochs", epochs, low=1)
+        check_int("batch_size", batch_size, low=1)
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
         if validation_split is not None:
@@ -430,11 +429,9 @@ class Tuner:
 
     def get_best_trials(self, num_trials: int = 1) -> list[FrozenTrial]:
         """The best complete trials, best first."""
-        _check_int("num_trials", num_trials, low=1)
+        check_int("num_trials", num_trials, low=1)
         trials = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return sorted(trials, key=lambda t: self.objective.sign * float(t.value or 0.0))[
-            :num_trials
-        ]
+        return self.objective.rank(trials)[:num_trials]
 
     def get_best_hyperparameters(self, num_trials: int = 1) -> list[HyperParameters]:
         """The hyperparameters of the best complete trials, best first.
@@ -519,7 +516,7 @@ class Tuner:
 
     def results_summary(self, num_trials: int = 10) -> None:
         """Print a table of the best trials, then the counts and errors of the others."""
-        _check_int("num_trials", num_trials, low=1)
+        check_int("num_trials", num_trials, low=1)
         _results.print_summary(self.study, self.objective, self.get_best_trials(num_trials))
 
 
@@ -535,7 +532,7 @@ def _is_data_error(error: Exception) -> bool:
     return trainers is not None and isinstance(error, trainers.DataError)
 
 
-def _check_int(name: str, value: Any, *, low: int, optional: bool = False) -> None:
+def check_int(name: str, value: Any, *, low: int, optional: bool = False) -> None:
     if value is None and optional:
         return
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
