@@ -114,7 +114,10 @@ def test_pruners_stop_model_trials_through_per_epoch_reports(digits):
     [
         ({"epochs": 2}, r"objective 'val_accuracy' needs validation_data= or validation_split="),
         ({"validation_split": 0.2}, r"epochs must be an int >= 1, got None"),
-        ({"epochs": 2, "validation_split": 1.5}, r"validation_split must be in \(0, 1\), got 1.5"),
+        (
+            {"epochs": 2, "validation_split": 1.5},
+            r"`validation_split` must be in \(0, 1\), got 1.5",
+        ),
         (
             {"epochs": 2, "validation_split": 0.2, "batch_size": 0},
             r"batch_size must be an int >= 1",

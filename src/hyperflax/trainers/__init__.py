@@ -21,6 +21,7 @@ from hyperflax.trainers._metrics import METRICS as METRICS
 from hyperflax.trainers._state import load_weights as load_weights
 from hyperflax.trainers._state import save_weights as save_weights
 from hyperflax.trainers._trainer import Trainer as Trainer
+from hyperflax.trainers._validation import split_validation as split_validation
 
 __all__ = [
     "LOSSES",
@@ -36,4 +37,5 @@ __all__ = [
     "enable_compilation_cache",
     "load_weights",
     "save_weights",
+    "split_validation",
 ]

@@ -144,13 +144,8 @@ class Trainer:
         x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
         n = check.check_pair(x, y)
         if validation_split is not None:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"`validation_split` must be in (0, 1), got {validation_split!r}")
-            n_train = n - max(1, round(n * validation_split))
-            if n_train < 1:
-                raise ValueError(f"`validation_split`={validation_split} leaves no training data")
-            validation_data = (check.take_rows(x, slice(n_train, None)), y[n_train:])
-            x, y, n = check.take_rows(x, slice(None, n_train)), y[:n_train], n_train
+            x, y, validation_data = check.split_validation(x, y, validation_split)
+            n = len(y)
         check.check_batch_size(batch_size, n, self.n_devices, training=True)
         validation = None
         if validation_data is not None:

@@ -128,6 +128,26 @@ def check_batch_size(batch_size: int, n: int, n_devices: int, *, training: bool)
         )
 
 
+def split_validation(x: Any, y: Any, fraction: float) -> tuple[Data, Data, tuple[Data, Data]]:
+    """Holds out the last ``fraction`` of the samples for validation (like Keras).
+
+    Example:
+        >>> import numpy as np
+        >>> x, y, (x_val, y_val) = split_validation(np.arange(10.0), np.arange(10), 0.2)
+        >>> len(x), y_val.tolist()
+        (8, [8, 9])
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"`validation_split` must be in (0, 1), got {fraction!r}")
+    x, y = as_host_arrays(x, "x"), as_host_arrays(y, "y")
+    n = num_samples(x, "x")
+    n_train = n - max(1, round(n * fraction))
+    if n_train < 1:
+        raise ValueError(f"`validation_split`={fraction} leaves no training data")
+    head, tail = slice(None, n_train), slice(n_train, None)
+    return take_rows(x, head), take_rows(y, head), (take_rows(x, tail), take_rows(y, tail))
+
+
 def take_rows(data: Data, rows: slice | np.ndarray) -> Data:
     """Selects samples from an array or from every array of a dict.
 

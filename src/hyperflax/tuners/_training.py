@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 from flax import nnx
 
 from hyperflax.search_spaces import HyperParameters
@@ -33,22 +32,6 @@ class FitData:
     epochs: int | None
     batch_size: int
     callbacks: Sequence[Callback]
-
-
-def split_validation(x: Any, y: Any, fraction: float) -> tuple[Any, Any, tuple[Any, Any]]:
-    """Hold out the last ``fraction`` of the rows (like Keras), once for the whole search."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_split must be in (0, 1), got {fraction!r}")
-    n = len(y)
-    cut = n - max(1, round(n * fraction))
-
-    def rows(data: Any, part: slice) -> Any:
-        if isinstance(data, dict):
-            return {k: np.asarray(v)[part] for k, v in data.items()}
-        return np.asarray(data)[part]
-
-    head, tail = slice(None, cut), slice(cut, None)
-    return rows(x, head), rows(y, head), (rows(x, tail), rows(y, tail))
 
 
 class _Report(Callback):

@@ -390,7 +390,7 @@ class Tuner:
         batch_size: int,
         callbacks: Sequence[Any],
     ) -> Any:
-        from hyperflax.trainers import enable_compilation_cache
+        from hyperflax.trainers import enable_compilation_cache, split_validation
         from hyperflax.tuners import _training
 
         if x is None or y is None:
@@ -403,7 +403,7 @@ class Tuner:
         if validation_data is not None and validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
         if validation_split is not None:
-            x, y, validation_data = _training.split_validation(x, y, validation_split)
+            x, y, validation_data = split_validation(x, y, validation_split)
         metrics = self.hypermodel.metrics
         if all(isinstance(m, str) for m in metrics):  # a callable's log name is its own
             logged = {"loss", *metrics}
