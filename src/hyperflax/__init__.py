@@ -12,8 +12,11 @@ Example:
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from hyperflax import errors as errors
 from hyperflax import search_spaces as search_spaces
 from hyperflax import tuners as tuners
+from hyperflax._errors import FatalError as FatalError
+from hyperflax._errors import HyperflaxError as HyperflaxError
 from hyperflax._version import __version__ as __version__
 from hyperflax.search_spaces import HyperParameters as HyperParameters
 from hyperflax.search_spaces import SearchSpace as SearchSpace
@@ -37,12 +40,15 @@ _LAZY_NAMES = {
 }
 
 __all__ = [
+    "FatalError",
     "HyperModel",
+    "HyperflaxError",
     "HyperParameters",
     "Objective",
     "SearchSpace",
     "SearchSpaceError",
     "__version__",
+    "errors",
     "export",
     "export_model",
     "load_model",

@@ -9,7 +9,7 @@ Example:
     >>> load_model("exported/digits").predict(x_test)  # doctest: +SKIP
 """
 
-from hyperflax.export._errors import ArtifactError as ArtifactError
+from hyperflax._errors import ArtifactError as ArtifactError
 from hyperflax.export._export import export_model as export_model
 from hyperflax.export._manifest import TensorSpec as TensorSpec
 from hyperflax.export._predictor import Predictor as Predictor

@@ -7,7 +7,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from hyperflax.export._errors import ArtifactError
+from hyperflax._errors import ArtifactError
 
 WEIGHTS_PREFIX = "weights/"
 PREPROCESSING_PREFIX = "preprocessing/"

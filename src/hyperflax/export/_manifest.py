@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hyperflax.export._errors import ArtifactError
+from hyperflax._errors import ArtifactError
 
 FORMAT_NAME = "hyperflax.export"
 FORMAT_VERSION = 1

@@ -8,8 +8,8 @@ import jax
 import numpy as np
 from numpy.typing import ArrayLike
 
+from hyperflax._errors import ArtifactError
 from hyperflax.export._arrays import PREPROCESSING_PREFIX, load_arrays, restore, weight_key
-from hyperflax.export._errors import ArtifactError
 from hyperflax.export._manifest import ARRAYS_FILE, PROGRAM_FILE, TensorSpec, read_manifest
 from hyperflax.export._preprocessing import Preprocessing
 

@@ -163,6 +163,19 @@ class HyperParameters:
         return dict(self._values)
 
     @property
+    def trial_number(self) -> int | None:
+        """The number of the trial these values belong to, or ``None`` outside a search.
+
+        Use it to name files a trial writes (predictions, artifacts) so they can be found again.
+
+        Example:
+            >>> import hyperflax as hx
+            >>> hx.HyperParameters().trial_number is None
+            True
+        """
+        return None if self._trial is None else self._trial.number
+
+    @property
     def space(self) -> dict[str, Parameter]:
         """The definition of every hyperparameter asked for so far."""
         return dict(self._space)

@@ -9,12 +9,10 @@ from typing import Any, TypeAlias
 
 import optuna.distributions as od
 
+from hyperflax._errors import SearchSpaceError
+
 Storable: TypeAlias = bool | int | float | str | None
 _STORABLE = (type(None), bool, int, float, str)
-
-
-class SearchSpaceError(ValueError):
-    """A search space is defined wrongly; raised at definition time, never retried."""
 
 
 def _fail(name: str, rule: str, value: Any) -> SearchSpaceError:

@@ -8,14 +8,14 @@ Example:
     >>> trainer = Trainer(MLP(4, 2, [8], rngs=nnx.Rngs(0)), optax.adam(1e-3), "cross_entropy")
 """
 
+from hyperflax._errors import DataError as DataError
+from hyperflax._errors import NonFiniteLossError as NonFiniteLossError
 from hyperflax.trainers._callbacks import BestCheckpoint as BestCheckpoint
 from hyperflax.trainers._callbacks import Callback as Callback
 from hyperflax.trainers._callbacks import EarlyStopping as EarlyStopping
 from hyperflax.trainers._callbacks import History as History
 from hyperflax.trainers._compilation import CompilationCounter as CompilationCounter
 from hyperflax.trainers._compilation import enable_compilation_cache as enable_compilation_cache
-from hyperflax.trainers._errors import DataError as DataError
-from hyperflax.trainers._errors import NonFiniteLossError as NonFiniteLossError
 from hyperflax.trainers._losses import LOSSES as LOSSES
 from hyperflax.trainers._metrics import METRICS as METRICS
 from hyperflax.trainers._state import load_weights as load_weights

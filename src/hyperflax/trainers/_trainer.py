@@ -12,9 +12,9 @@ import numpy as np
 import optax
 from flax import nnx
 
+from hyperflax._errors import NonFiniteLossError
 from hyperflax.trainers import _validation as check
 from hyperflax.trainers._callbacks import Callback, History
-from hyperflax.trainers._errors import NonFiniteLossError
 from hyperflax.trainers._losses import LossFn, cross_entropy, resolve_loss
 from hyperflax.trainers._metrics import MetricFn, resolve_metrics
 from hyperflax.trainers._programs import OptimizerKey, ProgramConfig

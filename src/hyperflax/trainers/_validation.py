@@ -8,7 +8,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from hyperflax.trainers._errors import DataError
+from hyperflax._errors import DataError
 
 Data = np.ndarray | dict[str, np.ndarray]
 
@@ -68,7 +68,7 @@ def check_finite(data: Data, name: str) -> None:
         >>> check_finite(np.array([1.0, np.nan]), "x")  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        hyperflax.trainers._errors.DataError: `x` must be finite, got 1 NaN/inf value(s),
+        hyperflax._errors.DataError: `x` must be finite, got 1 NaN/inf value(s),
         first at index (1,)
     """
     for label, array in _items(data, name):
@@ -90,7 +90,7 @@ def check_pair(x: Data, y: Data | None, prefix: str = "") -> int:
         >>> check_pair(np.zeros((4, 2)), np.zeros(3))  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        hyperflax.trainers._errors.DataError: `x` and `y` must have the same number of samples,
+        hyperflax._errors.DataError: `x` and `y` must have the same number of samples,
         got 4 and 3
     """
     xname, yname = f"{prefix}x", f"{prefix}y"
@@ -113,7 +113,7 @@ def check_batch_size(batch_size: int, n: int, n_devices: int, *, training: bool)
         >>> check_batch_size(10, 100, 4, training=True)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        hyperflax.trainers._errors.DataError: `batch_size` must be divisible by the device count 4,
+        hyperflax._errors.DataError: `batch_size` must be divisible by the device count 4,
         got 10
     """
     if not isinstance(batch_size, int | np.integer) or batch_size <= 0:
@@ -191,7 +191,7 @@ def check_class_labels(y: Data, n_classes: int, name: str = "y") -> None:
         >>> check_class_labels(np.array([0, 3]), 3)  # doctest: +NORMALIZE_WHITESPACE
         Traceback (most recent call last):
         ...
-        hyperflax.trainers._errors.DataError: `y` labels must be in [0, 3)
+        hyperflax._errors.DataError: `y` labels must be in [0, 3)
         (the model has 3 outputs), got values in [0, 3]
     """
     if isinstance(y, dict) or not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:

@@ -18,7 +18,8 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperflax.search_spaces import HyperParameters, SearchSpaceError
+from hyperflax._errors import FatalError, SearchFailedError
+from hyperflax.search_spaces import HyperParameters
 from hyperflax.tracking import MLflowTracker, Tracker
 from hyperflax.tuners import _results, _study
 from hyperflax.tuners._objective import Objective, as_objective
@@ -45,10 +46,6 @@ class TunerOptions(TypedDict, total=False):
     pruner: str | BasePruner | None
     max_consecutive_failures: int
     tracker: Tracker | Literal["mlflow"] | None
-
-
-class SearchFailedError(RuntimeError):
-    """Too many trials in a row failed; the search stopped."""
 
 
 class _BudgetReached(Exception):  # noqa: N818 - control flow, not an error
@@ -348,7 +345,7 @@ class Tuner:
         except Exception as exc:
             error = exc
             frozen = self._fail(study, trial, f"{type(exc).__name__}: {exc}")
-            if isinstance(exc, SearchSpaceError) or _is_data_error(exc):
+            if isinstance(exc, FatalError):
                 raise
             logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
         if self.tracker is not None:
@@ -524,12 +521,6 @@ def _is_hypermodel(obj: Any) -> bool:
     """Whether ``obj`` is a HyperModel, without importing Flax when none was ever made."""
     module = sys.modules.get("hyperflax.tuners._hypermodel")
     return module is not None and isinstance(obj, module.HyperModel)
-
-
-def _is_data_error(error: Exception) -> bool:
-    """Bad training data: every trial would fail the same way, so the search stops at once."""
-    trainers = sys.modules.get("hyperflax.trainers")
-    return trainers is not None and isinstance(error, trainers.DataError)
 
 
 def check_int(name: str, value: Any, *, low: int, optional: bool = False) -> None:
