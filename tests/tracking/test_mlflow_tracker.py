@@ -55,7 +55,7 @@ def test_default_store_records_study_as_parent_and_trials_as_nested_runs(
         assert run.info.run_name == f"trial-{number}"
         assert run.data.params == {k: str(v) for k, v in frozen.params.items()}
         assert run.data.tags["hyperflax.devices"] == "cpu:0"
-        assert run.data.tags["hyperflax.slot_budget"] == "3"
+        assert run.data.tags["hyperflax.plan"] == '{"epochs": 3}'
         assert run.data.tags["hyperflax.version"] == __version__
         assert run.data.tags["jax.version"] == importlib.metadata.version("jax")
         assert run.info.start_time == int(frozen.datetime_start.timestamp() * 1000)

@@ -31,7 +31,7 @@ def finish(study, state=TrialState.COMPLETE, epochs=3):
         history["val_accuracy"].append(0.5 + 0.1 * epoch)
         trial.report(history["val_accuracy"][-1], epoch)
     trial.set_user_attr("hx:devices", "cpu:0")
-    trial.set_user_attr("hx:slot_budget", 3)
+    trial.set_user_attr("hx:plan", {"epochs": 3})
     if state == TrialState.COMPLETE:
         trial.set_user_attr("hx:metrics", {"val_accuracy": history["val_accuracy"][-1]})
         frozen = study.tell(trial, history["val_accuracy"][-1])

@@ -30,23 +30,26 @@ def test_budgets_promotions_and_best_value(tmp_path):
     trials = tuner.study.trials
     assert len(trials) == 9 + 3 + 1 + 5 + 1 + 3
     by_number = {t.number: t for t in trials}
+    plans = {t.number: hx.tuners.TrialPlan.of(t) for t in trials}
+    last_round = {b[-1].bracket: b[-1].round for b in hyperband_schedule(9, 3)}
     for t in trials:
-        budget = t.user_attrs["hx:slot_budget"]
+        plan = plans[t.number]
         assert t.state.name == "COMPLETE"
-        assert max(t.intermediate_values) == budget - 1  # stopped exactly at its budget
-        assert t.value == pytest.approx(t.params["x"] ** 2 + 1.0 / budget)  # best epoch's value
-        parent = t.user_attrs.get("hx:slot_parent")
-        if t.user_attrs["hx:slot_round"] > 0:
-            assert by_number[parent].params == t.params
+        assert max(t.intermediate_values) == plan.epochs - 1  # stopped exactly at its budget
+        assert t.value == pytest.approx(t.params["x"] ** 2 + 1.0 / plan.epochs)  # best epoch
+        if plan.tags["round"] > 0:
+            assert by_number[plan.continues].params == t.params
             siblings = [
                 s
                 for s in trials
-                if s.user_attrs["hx:slot_round"] == t.user_attrs["hx:slot_round"] - 1
-                and s.user_attrs["hx:slot_bracket"] == t.user_attrs["hx:slot_bracket"]
+                if plans[s.number].tags["round"] == plan.tags["round"] - 1
+                and plans[s.number].tags["bracket"] == plan.tags["bracket"]
             ]
             promoted = sorted(siblings, key=lambda s: s.value)[: len(siblings) // 3]
-            assert parent in {s.number for s in promoted}
-    assert tuner.get_best_trials()[0].user_attrs["hx:slot_budget"] == 9
+            assert plan.continues in {s.number for s in promoted}
+        # only trials a later round may continue keep their full training state
+        assert plan.keep_state == (plan.tags["round"] < last_round[plan.tags["bracket"]])
+    assert plans[tuner.get_best_trials()[0].number].epochs == 9
 
 
 def test_max_epochs_and_factor_are_validated():

@@ -73,13 +73,14 @@ def test_hyperband_continues_promoted_trials_from_their_checkpoint(digits):
     )
     tuner.search(x, y, validation_data=val, batch_size=50)
     trials = {t.number: t for t in tuner.study.trials}
-    promoted = [t for t in trials.values() if "hx:slot_parent" in t.user_attrs]
+    plans = {n: hx.tuners.TrialPlan.of(t) for n, t in trials.items()}
+    promoted = [t for t in trials.values() if plans[t.number].continues is not None]
     assert promoted and all(t.state.name == "COMPLETE" for t in trials.values())
     for t in promoted:
-        parent = trials[t.user_attrs["hx:slot_parent"]]
+        parent = trials[plans[t.number].continues]
         # epochs continue where the parent stopped: no training from scratch
-        assert min(t.intermediate_values) == parent.user_attrs["hx:slot_budget"]
-        assert max(t.intermediate_values) == t.user_attrs["hx:slot_budget"] - 1
+        assert min(t.intermediate_values) == plans[parent.number].epochs
+        assert max(t.intermediate_values) == plans[t.number].epochs - 1
         assert t.value == min(t.intermediate_values.values())  # its best epoch's value
 
 

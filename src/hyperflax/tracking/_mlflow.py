@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hyperflax import _study_keys as keys
 from hyperflax.tracking import _records
 from hyperflax.tracking._guard import Guard
 from hyperflax.tracking._plots import save_plots
@@ -225,7 +226,7 @@ class MLflowTracker(Tracker):
             else:
                 self._finished.add(number)
         self._objective = str(
-            study.user_attrs.get("hx:objective") or config.get("objective") or "value"
+            study.user_attrs.get(keys.OBJECTIVE) or config.get("objective") or "value"
         )
         self._client, self._experiment_id, self._parent_id = (
             client,

@@ -8,6 +8,7 @@ import json
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from hyperflax import _study_keys as keys
 from hyperflax._version import __version__
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 #: Longest param or tag value written (MLflow refuses params over 6000 characters).
 MAX_VALUE_CHARS = 5000
 #: User attributes that become dedicated tags or metrics, or are bookkeeping only.
-_SPECIAL_ATTRS = frozenset({"hx:error", "hx:metrics", "hx:devices", "hx:heartbeat", "hx:owner"})
+_SPECIAL_ATTRS = frozenset({keys.ERROR, keys.METRICS, keys.DEVICES, keys.HEARTBEAT, keys.OWNER})
 _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 
 #: A metric: (key, value, step).
@@ -65,7 +66,7 @@ def trial_status(trial: optuna.trial.FrozenTrial) -> str:
 def trial_tags(trial: optuna.trial.FrozenTrial) -> dict[str, str]:
     """The tags of a trial's run: number, state, error, devices, versions, other ``hx:`` attrs.
 
-    A user attribute ``hx:slot_budget`` becomes the tag ``hyperflax.slot_budget``; the user's own
+    A user attribute ``hx:plan`` becomes the tag ``hyperflax.plan``; the user's own
     attributes keep their name under ``hyperflax.user.``.
     """
     attrs = trial.user_attrs
@@ -74,10 +75,10 @@ def trial_tags(trial: optuna.trial.FrozenTrial) -> dict[str, str]:
         "hyperflax.state": _STATE_NAMES.get(trial.state.name, trial.state.name.lower()),
         **version_tags(),
     }
-    if "hx:error" in attrs:
-        tags["hyperflax.error"] = as_text(attrs["hx:error"])
-    if "hx:devices" in attrs:
-        tags["hyperflax.devices"] = as_text(attrs["hx:devices"])
+    if keys.ERROR in attrs:
+        tags["hyperflax.error"] = as_text(attrs[keys.ERROR])
+    if keys.DEVICES in attrs:
+        tags["hyperflax.devices"] = as_text(attrs[keys.DEVICES])
     for key, value in attrs.items():
         if key not in _SPECIAL_ATTRS:
             name = key.removeprefix("hx:") if key.startswith("hx:") else f"user.{key}"
@@ -112,7 +113,7 @@ def trial_metrics(
         for name, values in history.items():
             if name != "epoch":
                 records += [(name, float(v), int(s)) for s, v in zip(steps, values, strict=False)]
-    final = trial.user_attrs.get("hx:metrics") or {}
+    final = trial.user_attrs.get(keys.METRICS) or {}
     records += [(f"final/{name}", float(value), 0) for name, value in final.items()]
     if trial.value is not None:
         records.append((f"objective/{objective}", float(trial.value), 0))

@@ -7,6 +7,7 @@ from hyperflax.tuners._hyperband import Hyperband as Hyperband
 from hyperflax.tuners._hyperband import schedule as hyperband_schedule
 from hyperflax.tuners._objective import Objective as Objective
 from hyperflax.tuners._objective import as_objective as as_objective
+from hyperflax.tuners._plan import TrialPlan as TrialPlan
 from hyperflax.tuners._pruners import make_pruner as make_pruner
 from hyperflax.tuners._random import RandomSearch as RandomSearch
 from hyperflax.tuners._tuner import Tuner as Tuner
@@ -19,6 +20,7 @@ __all__ = [
     "Objective",
     "RandomSearch",
     "SearchFailedError",
+    "TrialPlan",
     "Tuner",
     "TunerOptions",
     "as_objective",

@@ -8,7 +8,8 @@ from typing import Any, Literal, Unpack
 import optuna
 from optuna.samplers import BaseSampler
 
-from hyperflax.tuners._tuner import Tuner, TunerOptions, check_int
+from hyperflax.tuners._checks import check_int
+from hyperflax.tuners._tuner import Tuner, TunerOptions
 
 
 class BayesianOptimization(Tuner):
@@ -54,7 +55,8 @@ class BayesianOptimization(Tuner):
         self.num_initial_points = num_initial_points
         super().__init__(hypermodel, **options)
 
-    def _make_sampler(self, seed: int | None) -> BaseSampler:
+    def make_sampler(self, seed: int | None) -> BaseSampler:
+        """TPE (multivariate, constant liar) or Optuna's GP sampler."""
         if self.sampler == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=self.num_initial_points)
         return optuna.samplers.TPESampler(

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-import optuna
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -16,7 +15,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperflax.search_spaces import SearchSpaceError
+from hyperflax.search_spaces import Choice, Float, Int
+from hyperflax.tuners._plan import TrialPlan
 from hyperflax.tuners._tuner import Tuner
 
 
@@ -40,23 +40,18 @@ class GridSearch(Tuner):
         6
     """
 
-    _default_max_trials = None
-    _finite_space = True
+    default_max_trials = None
+    finite_space = True
 
-    def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
-        trials = study.get_trials(deepcopy=False)
-        if self._max_trials_reached(trials):
-            return None
-        if any(t.state == TrialState.WAITING for t in trials):
-            return study.ask()
+    def next_trial(self, trials: Sequence[FrozenTrial]) -> TrialPlan | None:
+        """The first grid point no trial covers yet, or ``None`` once the grid is exhausted."""
         for point in _grid(trials):
             if not any(_covers(t, point) for t in trials):
-                study.enqueue_trial(point)
-                return study.ask()
+                return TrialPlan(params=point)
         return None
 
 
-def _grid(trials: list[FrozenTrial]) -> Iterator[dict[str, Any]]:
+def _grid(trials: Sequence[FrozenTrial]) -> Iterator[dict[str, Any]]:
     """Every combination of the values of every parameter seen so far, in a fixed order."""
     space: dict[str, BaseDistribution] = {}
     for t in trials:
@@ -68,15 +63,13 @@ def _grid(trials: list[FrozenTrial]) -> Iterator[dict[str, Any]]:
 
 
 def _values(name: str, dist: BaseDistribution) -> list[Any]:
+    """The grid of a parameter, as its search-space definition computes it."""
     if isinstance(dist, CategoricalDistribution):
-        return list(dist.choices)
+        return Choice(name, tuple(dist.choices)).grid()
     if isinstance(dist, FloatDistribution):
-        if dist.step is None:
-            raise SearchSpaceError(f"hyperparameter {name!r}: a grid search needs a Float step")
-        n = round((dist.high - dist.low) / dist.step)
-        return [dist.low + i * dist.step for i in range(n + 1)]
+        return Float(name, dist.low, dist.high, dist.step, dist.log).grid()
     assert isinstance(dist, IntDistribution), dist
-    return list(range(dist.low, dist.high + 1, dist.step))
+    return Int(name, dist.low, dist.high, dist.step, dist.log).grid()
 
 
 def _covers(trial: FrozenTrial, point: dict[str, Any]) -> bool:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Unpack
 
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hyperflax.tuners._study import RETRY_OF
-from hyperflax.tuners._tuner import FINISHED, Tuner, TunerOptions, check_int
-
-SLOT = "hx:slot"  # user attrs hx:slot_iteration, _bracket, _round, _budget, _parent
+from hyperflax.tuners._checks import check_int
+from hyperflax.tuners._loop import FINISHED
+from hyperflax.tuners._plan import TrialPlan
+from hyperflax.tuners._tuner import Tuner, TunerOptions
 
 
 @dataclass(frozen=True)
@@ -25,26 +25,14 @@ class Rung:
     size: int
     budget: int
 
-    def attrs(self, parent: int | None = None) -> dict[str, Any]:
-        """The user attributes that place a trial in this rung."""
-        attrs: dict[str, Any] = {
-            f"{SLOT}_iteration": self.iteration,
-            f"{SLOT}_bracket": self.bracket,
-            f"{SLOT}_round": self.round,
-            f"{SLOT}_budget": self.budget,
-        }
-        if parent is not None:
-            attrs[f"{SLOT}_parent"] = parent
-        return attrs
+    def tags(self) -> dict[str, int]:
+        """The plan tags that place a trial in this rung."""
+        return {"iteration": self.iteration, "bracket": self.bracket, "round": self.round}
 
-    def members(self, trials: list[FrozenTrial], retried: set[Any]) -> list[FrozenTrial]:
-        """The trials placed in this rung, less the failed ones that were queued again."""
-        attrs = self.attrs()
-        return [
-            t
-            for t in trials
-            if t.number not in retried and all(t.user_attrs.get(k) == v for k, v in attrs.items())
-        ]
+    def members(self, trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+        """The trials placed in this rung."""
+        tags = self.tags()
+        return [t for t in trials if TrialPlan.of(t).tags == tags]
 
 
 def schedule(max_epochs: int, factor: int, iterations: int = 1) -> list[list[Rung]]:
@@ -103,8 +91,8 @@ class Hyperband(Tuner):
         22
     """
 
-    _default_max_trials = None
-    _budget_driven = True
+    default_max_trials = None
+    plans_epochs = True
 
     def __init__(
         self,
@@ -123,45 +111,38 @@ class Hyperband(Tuner):
         self.hyperband_iterations = hyperband_iterations
         super().__init__(hypermodel, **options)
 
-    def _budget(self, trial: optuna.Trial) -> int | None:
-        return int(trial.user_attrs[f"{SLOT}_budget"])
-
-    def _next_trial(self, study: optuna.Study) -> optuna.Trial | None:
-        trials = study.get_trials(deepcopy=False)
-        if self._max_trials_reached(trials):
-            return None
-        if any(t.state == TrialState.WAITING for t in trials):
-            return study.ask()  # a retry or another worker's promotion, already placed
-        retried = {t.user_attrs.get(RETRY_OF) for t in trials} - {None}
+    def next_trial(self, trials: Sequence[FrozenTrial]) -> TrialPlan | None:
+        """The next rung member: a new configuration, or the best of a finished round promoted."""
         for bracket in schedule(self.max_epochs, self.factor, self.hyperband_iterations):
             for previous, rung in zip([None, *bracket], bracket, strict=False):
-                members = rung.members(trials, retried)
+                members = rung.members(trials)
                 if len(members) >= rung.size:
                     continue
+                keep_state = rung is not bracket[-1]  # a later round may continue it
                 if previous is None:
-                    study.enqueue_trial({}, user_attrs=rung.attrs())
-                    return study.ask()
-                parent = self._promotable(trials, previous, members, retried)
+                    return TrialPlan(epochs=rung.budget, keep_state=keep_state, tags=rung.tags())
+                parent = self._promotable(trials, previous, members)
                 if parent is None:
                     break  # this bracket waits for its previous round; try the next bracket
-                study.enqueue_trial(parent.params, user_attrs=rung.attrs(parent.number))
-                return study.ask()
+                return TrialPlan(
+                    params=parent.params,
+                    epochs=rung.budget,
+                    continues=parent.number,
+                    keep_state=keep_state,
+                    tags=rung.tags(),
+                )
         return None
 
     def _promotable(
-        self,
-        trials: list[FrozenTrial],
-        previous: Rung,
-        members: list[FrozenTrial],
-        retried: set[Any],
+        self, trials: Sequence[FrozenTrial], previous: Rung, members: list[FrozenTrial]
     ) -> FrozenTrial | None:
         """The best trial of the previous round not promoted yet, once that round is done."""
-        below = previous.members(trials, retried)
+        below = previous.members(trials)
         if len(below) < previous.size or any(
             t.state not in (*FINISHED, TrialState.FAIL) for t in below
         ):
             return None
-        promoted = {t.user_attrs.get(f"{SLOT}_parent") for t in members}
+        promoted = {TrialPlan.of(t).continues for t in members}
         ranked = self.objective.rank(t for t in below if t.state == TrialState.COMPLETE)
         keep = ranked[: previous.size // self.factor]
         return next((t for t in keep if t.number not in promoted), None)

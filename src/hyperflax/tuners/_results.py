@@ -11,8 +11,9 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
+from hyperflax._study_keys import ERROR, METRICS
 from hyperflax.tuners._objective import Objective
-from hyperflax.tuners._study import ERROR
+from hyperflax.tuners._plan import TrialPlan
 
 _STATE_WORDS = {
     TrialState.COMPLETE: "complete",
@@ -21,7 +22,7 @@ _STATE_WORDS = {
     TrialState.RUNNING: "running",
     TrialState.WAITING: "queued",
 }
-_SHOWN_ATTRS = {ERROR: "error", "hx:slot_budget": "budget", "hx:metrics": "metrics"}
+_SHOWN_ATTRS = {ERROR: "error", METRICS: "metrics"}
 
 
 def trials_dataframe(study: optuna.Study, objective: Objective) -> pd.DataFrame:
@@ -35,6 +36,7 @@ def trials_dataframe(study: optuna.Study, objective: Objective) -> pd.DataFrame:
             "duration_s": t.duration.total_seconds() if t.duration else None,
         }
         row.update({f"params_{k}": v for k, v in t.params.items()})
+        row["budget"] = TrialPlan.of(t).epochs
         row.update({shown: t.user_attrs.get(key) for key, shown in _SHOWN_ATTRS.items()})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -20,15 +20,21 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from hyperflax._study_keys import (
+    DIRECTION,
+    ERROR,
+    HEARTBEAT,
+    OBJECTIVE,
+    OWNER,
+    PLAN,
+    RETRY_OF,
+    TUNER,
+)
 from hyperflax.tuners._objective import Objective
 
 logger = logging.getLogger("hyperflax")
 T = TypeVar("T")
 
-OWNER = "hx:owner"
-HEARTBEAT = "hx:heartbeat"
-ERROR = "hx:error"
-RETRY_OF = "hx:retry_of"
 HEARTBEAT_INTERVAL_S = 15.0
 STALE_AFTER_S = 120.0
 
@@ -86,8 +92,8 @@ def reset_project(storage: BaseStorage, study_name: str, project: Path) -> None:
 def check_compatible(study: optuna.Study, objective: Objective, tuner: str) -> None:
     """Refuse to resume a study made for another objective or tuner."""
     attrs = study.user_attrs
-    want = {"hx:objective": objective.name, "hx:direction": objective.direction, "hx:tuner": tuner}
-    if not attrs.get("hx:tuner"):
+    want = {OBJECTIVE: objective.name, DIRECTION: objective.direction, TUNER: tuner}
+    if not attrs.get(TUNER):
         for key, value in want.items():
             study.set_user_attr(key, value)
         return
@@ -153,7 +159,7 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
 
 
 def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> None:
-    """Mark an interrupted trial failed and queue its configuration (and schedule slot) again.
+    """Mark an interrupted trial failed and queue its configuration (and plan) again.
 
     When another worker recovered the same trial first, nothing more is queued.
     """
@@ -162,9 +168,9 @@ def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> No
         frozen = study.tell(trial, state=TrialState.FAIL)
     except (ValueError, RuntimeError):  # already finished by another worker
         return
-    slot = {k: v for k, v in frozen.user_attrs.items() if k.startswith("hx:slot")}
+    plan = {PLAN: frozen.user_attrs[PLAN]} if PLAN in frozen.user_attrs else {}
     params = {**frozen.system_attrs.get("fixed_params", {}), **frozen.params}
-    study.enqueue_trial(params, user_attrs={**slot, RETRY_OF: frozen.number})
+    study.enqueue_trial(params, user_attrs={**plan, RETRY_OF: frozen.number})
 
 
 class Heartbeat:

@@ -1,6 +1,6 @@
 """Training one trial of a HyperModel: build, continue from a checkpoint, fit, keep the best epoch.
 
-Imports Flax; loaded by the tuner only when it searches a HyperModel.
+Imports Flax; a tuner loads it only when it searches a HyperModel.
 """
 
 from __future__ import annotations
@@ -12,14 +12,25 @@ from typing import Any
 
 import jax
 from flax import nnx
+from optuna.trial import FrozenTrial
 
+from hyperflax import _study_keys as keys
 from hyperflax.search_spaces import HyperParameters
-from hyperflax.trainers import BestCheckpoint, Callback, Trainer, load_weights
+from hyperflax.trainers import (
+    BestCheckpoint,
+    Callback,
+    Trainer,
+    enable_compilation_cache,
+    load_weights,
+    split_validation,
+)
+from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._hypermodel import HyperModel
 from hyperflax.tuners._objective import Objective
+from hyperflax.tuners._runner import Runner, SearchArgs, TrialContext, TrialOutput
 
 BEST = "best.npz"  # best-epoch model weights
-LAST = "last.npz"  # full training state after the last epoch, for Hyperband continuation
+LAST = "last.npz"  # full training state after the last epoch, for a trial that is continued
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,132 @@ class _Report(Callback):
         self.hp.report(logs, step=epoch)
 
 
+class ModelRunner(Runner):
+    """Trains a :class:`~hyperflax.HyperModel` per trial, with checkpoints in the project.
+
+    Args:
+        hypermodel: the model family to train.
+        project_dir: the tuner's project directory; checkpoints go to ``checkpoints/``.
+        seed: the seed every trial's model and trainer start from.
+    """
+
+    def __init__(self, hypermodel: HyperModel, project_dir: Path, seed: int) -> None:
+        self.hypermodel = hypermodel
+        self.project_dir = project_dir
+        self.seed = seed
+        self.data: FitData | None = None
+
+    def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
+        """Check the training arguments and keep the data; nothing is compiled yet."""
+        if args.x is None or args.y is None:
+            raise ValueError("search(x, y, ...) needs training data x and y to train a HyperModel")
+        epochs = None
+        if not plans_epochs:
+            check_int("epochs", args.epochs, low=1)
+            epochs = args.epochs
+        check_int("batch_size", args.batch_size, low=1)
+        x, y, validation_data = args.x, args.y, args.validation_data
+        if validation_data is not None and args.validation_split is not None:
+            raise ValueError("pass validation_data or validation_split, not both")
+        if args.validation_split is not None:
+            x, y, validation_data = split_validation(x, y, args.validation_split)
+        self._check_objective_is_logged(objective, validation_data)
+        enable_compilation_cache(self.project_dir / "compile_cache")
+        self.data = FitData(x, y, validation_data, epochs, args.batch_size, tuple(args.callbacks))
+
+    def _check_objective_is_logged(
+        self, objective: Objective, validation_data: tuple[Any, Any] | None
+    ) -> None:
+        metrics = self.hypermodel.metrics
+        if all(isinstance(m, str) for m in metrics):  # a callable's log name is its own
+            logged = {"loss", *metrics}
+            logged |= {f"val_{name}" for name in logged}
+            if objective.name not in logged:
+                raise ValueError(
+                    f"objective {objective.name!r} is not logged by this HyperModel; "
+                    f"choose one of {sorted(logged)} or add the metric to metrics="
+                )
+        if objective.name.startswith("val_") and validation_data is None:
+            raise ValueError(
+                f"objective {objective.name!r} needs validation_data= or validation_split="
+            )
+
+    def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
+        """Train the trial's model (continuing its plan's parent) and keep its best epoch."""
+        assert self.data is not None, "prepare() runs before any trial"
+        plan = context.plan
+        epochs = plan.epochs if plan.epochs is not None else self.data.epochs
+        assert epochs is not None
+        logs, history = train_trial(
+            self.hypermodel,
+            hp,
+            self.data,
+            objective=context.objective,
+            seed=self.seed,
+            epochs=epochs,
+            checkpoint=self.checkpoint(context.number),
+            parent=None if plan.continues is None else self.checkpoint(plan.continues),
+            keep_state=plan.keep_state,
+        )
+        return TrialOutput(logs, history, {keys.DEVICES: devices()})
+
+    def checkpoint(self, number: int) -> Path:
+        """The checkpoint directory of trial ``number``."""
+        return self.project_dir / "checkpoints" / f"trial_{number:05d}"
+
+    def load_models(self, trials: Sequence[FrozenTrial]) -> list[nnx.Module]:
+        """Rebuild each trial's model and load its best-epoch weights; nothing is retrained."""
+        return [
+            load_trained(
+                self.hypermodel, HyperParameters(t.params), self.seed, self.checkpoint(t.number)
+            )
+            for t in trials
+        ]
+
+    def export(
+        self,
+        trial: FrozenTrial,
+        path: Path,
+        *,
+        objective: Objective,
+        example_input: Any,
+        overwrite: bool,
+    ) -> Path:
+        """Export ``trial``'s best-epoch model as a self-contained directory."""
+        from hyperflax.export import export_model
+
+        if example_input is None:
+            if self.data is None:
+                raise ValueError("pass example_input= (a batch of inputs); no search ran here")
+            if isinstance(self.data.x, dict):
+                raise ValueError("export_best does not support dict inputs yet; x must be an array")
+            example_input = self.data.x[:1]
+        classifier = self.hypermodel.loss in ("cross_entropy", "binary_cross_entropy")
+        metadata = {
+            "task": "classification" if classifier else "regression",
+            "hyperparameters": trial.params,
+            "metrics": trial.user_attrs.get(keys.METRICS, {}),
+            "objective": {objective.name: trial.value},
+            "trial": trial.number,
+        }
+        (model,) = self.load_models([trial])
+        return export_model(
+            model, path, example_input=example_input, metadata=metadata, overwrite=overwrite
+        )
+
+    def export_for_tracking(self, trial: FrozenTrial, objective: Objective) -> Path | None:
+        """Export the best model into the project, for the tracker to log."""
+        if self.data is None:
+            return None
+        return self.export(
+            trial,
+            self.project_dir / "best_model",
+            objective=objective,
+            example_input=None,
+            overwrite=True,
+        )
+
+
 def train_trial(
     hypermodel: HyperModel,
     hp: HyperParameters,
@@ -58,10 +195,9 @@ def train_trial(
 ) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Train one trial; return the logs of its best epoch by ``objective`` and its history.
 
-    The best epoch's weights go to ``checkpoint/best.npz`` and, with ``keep_state`` (a tuner that
-    may continue the trial), the full final training state to ``checkpoint/last.npz``; a
-    ``parent`` checkpoint directory (Hyperband promotion) is continued from rather than
-    training from scratch.
+    The best epoch's weights go to ``checkpoint/best.npz`` and, with ``keep_state`` (a trial a
+    later one may continue), the full final training state to ``checkpoint/last.npz``; a
+    ``parent`` checkpoint directory is continued from rather than training from scratch.
     """
     model = hypermodel.build(hp, nnx.Rngs(seed))
     trainer = Trainer(

@@ -1,0 +1,23 @@
+"""Every key hyperflax stores in an Optuna study, named once.
+
+Study user attributes describe the search; trial user attributes record who runs a trial,
+what the tuner planned for it and how it ended. Tuners, trackers and the command line read
+them through these names only.
+"""
+
+# -- study user attributes ------------------------------------------------------------------
+OBJECTIVE = "hx:objective"  # the objective's metric name
+DIRECTION = "hx:direction"  # "minimize" or "maximize"
+TUNER = "hx:tuner"  # the tuner class that created the study
+
+# -- trial user attributes ------------------------------------------------------------------
+OWNER = "hx:owner"  # "host:pid:start" of the worker running the trial; written first
+HEARTBEAT = "hx:heartbeat"  # time.time() of the owner's last sign of life
+ERROR = "hx:error"  # "ExceptionType: message" of a failed trial
+RETRY_OF = "hx:retry_of"  # the number of the interrupted trial this one retries
+METRICS = "hx:metrics"  # every metric of the trial's result (best epoch for a model)
+DEVICES = "hx:devices"  # the devices a model trained on
+PLAN = "hx:plan"  # the tuner's TrialPlan for the trial (epochs, continued trial, ...)
+
+#: Trial attributes that describe how hyperflax ran a trial rather than what the user logged.
+BOOKKEEPING = frozenset({OWNER, HEARTBEAT, ERROR, RETRY_OF, METRICS, DEVICES, PLAN})

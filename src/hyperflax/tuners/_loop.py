@@ -1,0 +1,133 @@
+"""The trial loop: ask, run, tell; the failure policy, the time limit and Ctrl-C live here only.
+
+Like Optuna's ``study/_optimize.py``, this module is apart from the tuner that users hold: a
+tuner decides *what* runs next (:meth:`~hyperflax.tuners.Tuner.next_trial`), its runner *how*
+a trial runs, and this loop *when*, and what happens when a trial fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperflax import _study_keys as keys
+from hyperflax._errors import FatalError, SearchFailedError
+from hyperflax.search_spaces import HyperParameters
+from hyperflax.tuners import _study
+from hyperflax.tuners._plan import TrialPlan
+from hyperflax.tuners._runner import TrialContext, TrialResult
+from hyperflax.tuners._tracking import GuardedTracker
+
+if TYPE_CHECKING:
+    from hyperflax.tuners._tuner import Tuner
+
+logger = logging.getLogger("hyperflax")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> None:
+    """Run trials until ``max_trials``, the time limit or the tuner's own plan ends the search.
+
+    Raises:
+        SearchFailedError: after ``max_consecutive_failures`` failed trials in a row.
+        FatalError: at once, when a trial raises one (bad data, a broken search space, ...).
+        KeyboardInterrupt: after marking the running trial failed and queueing it again.
+    """
+    deadline = None if tuner.time_limit is None else time.monotonic() + tuner.time_limit
+    failures = 0
+    while deadline is None or time.monotonic() < deadline:
+        trial = _next(tuner, study)
+        if trial is None:
+            return
+        error = _run_trial(tuner, study, trial, tracker)
+        failures = failures + 1 if error is not None else 0
+        if error is not None and failures >= tuner.max_consecutive_failures:
+            raise SearchFailedError(
+                f"{failures} trials failed in a row (max_consecutive_failures="
+                f"{tuner.max_consecutive_failures}); the last one with: {error}"
+            ) from error
+
+
+def visible_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials a tuner plans from: all, less failed trials whose configuration was queued again.
+
+    Example:
+        >>> visible_trials([])
+        []
+    """
+    retried = {t.user_attrs.get(keys.RETRY_OF) for t in trials} - {None}
+    return [t for t in trials if t.number not in retried]
+
+
+def _next(tuner: Tuner, study: optuna.Study) -> optuna.Trial | None:
+    """The next trial: a queued one (a retry, another worker's plan) or the tuner's plan."""
+    trials = study.get_trials(deepcopy=False)
+    if tuner.max_trials is not None:
+        counted = sum(t.state in (*FINISHED, TrialState.RUNNING) for t in trials)
+        if counted >= tuner.max_trials:
+            return None
+    if not any(t.state == TrialState.WAITING for t in trials):
+        plan = tuner.next_trial(visible_trials(trials))
+        if plan is None:
+            return None
+        if not plan.is_default:
+            study.enqueue_trial(dict(plan.params), user_attrs={keys.PLAN: plan.to_attr()})
+    return study.ask()
+
+
+def _run_trial(
+    tuner: Tuner, study: optuna.Study, trial: optuna.Trial, tracker: GuardedTracker
+) -> BaseException | None:
+    """Run one trial and tell the study how it ended; return its error if it failed."""
+    trial.set_user_attr(keys.OWNER, _study.owner_tag())  # first, so a crash is recoverable
+    context = TrialContext(trial.number, TrialPlan.from_attrs(trial.user_attrs), tuner.objective)
+    runner, objective = tuner.runner, tuner.objective
+
+    def report(value: TrialResult, step: int) -> None:
+        current = objective.value_of(value)
+        trial.report(current, step)
+        metrics = dict(value) if isinstance(value, Mapping) else {objective.name: current}
+        tracker.trial_metrics(study, trial.number, metrics, step)
+        runner.on_report(current, step, context)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after step {step}")
+
+    hp = HyperParameters._for_trial(trial, report, finite=tuner.finite_space)
+    tracker.trial_begin(study, study._storage.get_trial(trial._trial_id))
+    history: dict[str, list[float]] | None = None
+    error: Exception | None = None
+    try:
+        with _study.Heartbeat(trial):
+            output = runner.run(hp, context)
+        history = output.history
+        for key, value in output.attrs.items():
+            trial.set_user_attr(key, value)
+        value = objective.value_of(output.result)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"objective {objective.name!r} is {value}")
+        if isinstance(output.result, Mapping):
+            trial.set_user_attr(keys.METRICS, {k: float(v) for k, v in output.result.items()})
+        frozen = study.tell(trial, value)
+    except optuna.TrialPruned:
+        frozen = study.tell(trial, state=TrialState.PRUNED)
+    except KeyboardInterrupt:
+        _study.fail_and_retry(
+            study, trial, "interrupted by KeyboardInterrupt; configuration retried"
+        )
+        raise
+    except Exception as exc:
+        error = exc
+        trial.set_user_attr(keys.ERROR, f"{type(exc).__name__}: {exc}")
+        frozen = study.tell(trial, state=TrialState.FAIL)
+        if not isinstance(exc, FatalError):
+            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+    tracker.trial_end(study, frozen, history)
+    if isinstance(error, FatalError):
+        raise error
+    return error

@@ -1,0 +1,169 @@
+"""How a trial's hyperparameters become a result: one runner per kind of objective.
+
+A tuner picks its runner once, when it is built (KerasTuner's ``get_hypermodel`` idea): a
+plain function ``fn(hp)`` gets a :class:`FunctionRunner`, a :class:`~hyperflax.HyperModel` a
+model runner that trains on the data given to ``search``. The tuner never asks again which
+kind it holds; what only a model search has (training data, trained models, export) lives
+with the model runner, and the base class refuses it with a clear message.
+"""
+
+from __future__ import annotations
+
+import abc
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from hyperflax.search_spaces import HyperParameters
+from hyperflax.tuners._objective import Objective
+from hyperflax.tuners._plan import TrialPlan
+
+TrialResult = float | Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SearchArgs:
+    """The arguments of ``tuner.search(...)``, checked by the runner before any trial runs."""
+
+    x: Any = None
+    y: Any = None
+    validation_data: tuple[Any, Any] | None = None
+    validation_split: float | None = None
+    epochs: int | None = None
+    batch_size: int = 32
+    callbacks: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What a runner needs to know about the trial it runs."""
+
+    number: int
+    plan: TrialPlan
+    objective: Objective
+
+
+@dataclass(frozen=True)
+class TrialOutput:
+    """What a trial produced: its result, a model's history, facts to store with the trial.
+
+    ``result`` is a number or metrics by name; ``attrs`` are JSON-able (e.g. the devices a
+    model trained on).
+    """
+
+    result: TrialResult
+    history: dict[str, list[float]] | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Runner(abc.ABC):
+    """Runs trials of one kind of objective; :meth:`prepare` and :meth:`run` are required."""
+
+    @abc.abstractmethod
+    def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
+        """Check and keep the arguments of ``search``; raise before any trial runs.
+
+        Args:
+            args: what ``search`` was called with.
+            objective: the metric the search optimizes.
+            plans_epochs: whether the tuner gives each trial its epochs (so ``search`` needs no
+                ``epochs=``).
+        """
+
+    @abc.abstractmethod
+    def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
+        """Run one trial with the hyperparameters ``hp`` asks the study for."""
+
+    def on_report(self, value: float, step: int, context: TrialContext) -> None:  # noqa: B027
+        """Called after each ``hp.report`` of the running trial (optional; default no-op)."""
+
+    def load_models(self, trials: Sequence[FrozenTrial]) -> list[Any]:
+        """The trained models of ``trials``; only a model search has them."""
+        raise TypeError(
+            "get_best_models needs a HyperModel search; a plain function has no model. "
+            "Use get_best_hyperparameters() instead"
+        )
+
+    def export(
+        self,
+        trial: FrozenTrial,
+        path: Path,
+        *,
+        objective: Objective,
+        example_input: Any,
+        overwrite: bool,
+    ) -> Path:
+        """Export the model of ``trial``; only a model search has one."""
+        raise TypeError(
+            "export_best needs a HyperModel search; a plain function has no model to export"
+        )
+
+    def export_for_tracking(self, trial: FrozenTrial, objective: Objective) -> Path | None:
+        """Export ``trial``'s model for the tracker, or ``None`` when there is nothing to export."""
+        return None
+
+
+class _BudgetReached(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by ``hp.report`` when a plain function has used the epochs its plan gives it."""
+
+
+class FunctionRunner(Runner):
+    """Runs a plain function ``fn(hp) -> float | dict[str, float]``.
+
+    With a plan that gives ``epochs`` (Hyperband), ``hp.report`` stops the function once it
+    reaches the budget and the trial's value is the best one it reported.
+    """
+
+    def __init__(self, fn: Callable[[HyperParameters], TrialResult]) -> None:
+        self.fn = fn
+        self._best: float | None = None
+
+    def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
+        """Refuse training arguments: a plain function takes none."""
+        given = [
+            name
+            for name in ("x", "y", "validation_data", "validation_split", "epochs")
+            if getattr(args, name) is not None
+        ] + ["callbacks"] * bool(args.callbacks)
+        if given:
+            raise ValueError(
+                f"a plain-function objective takes no training arguments, got {given}; "
+                f"pass a hx.HyperModel to train a model on data"
+            )
+
+    def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
+        """Call the function; a budget stop returns the best value it reported."""
+        self._best = None
+        try:
+            return TrialOutput(self.fn(hp))
+        except _BudgetReached:
+            assert self._best is not None
+            return TrialOutput(self._best)
+
+    def on_report(self, value: float, step: int, context: TrialContext) -> None:
+        """Keep the best reported value; stop the function at its planned budget."""
+        if self._best is None or context.objective.better(value, self._best):
+            self._best = value
+        epochs = context.plan.epochs
+        if epochs is not None and step + 1 >= epochs:
+            raise _BudgetReached
+
+
+def make_runner(hypermodel: Any, project_dir: Path, seed: int) -> Runner:
+    """The runner for what a tuner was given: a HyperModel or a plain function.
+
+    A HyperModel can only exist once its module (and Flax) is imported, so a plain function
+    never imports Flax.
+    """
+    module = sys.modules.get("hyperflax.tuners._hypermodel")
+    if module is not None and isinstance(hypermodel, module.HyperModel):
+        from hyperflax.tuners._training import ModelRunner
+
+        return ModelRunner(hypermodel, project_dir, seed)
+    if callable(hypermodel):
+        return FunctionRunner(hypermodel)
+    raise TypeError(f"hypermodel must be a HyperModel or a function fn(hp), got {hypermodel!r}")
