@@ -136,3 +136,64 @@ def test_a_running_trial_is_visible_in_mlflow_with_its_curve_so_far():
     assert run.info.status == "FINISHED"
     client = mlflow.MlflowClient()
     assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [0, 1, 2]
+
+
+HOOKS = ["on_search_begin", "on_trial_begin", "on_trial_metrics", "on_trial_end", "on_search_end"]
+
+
+class _Raising(hx.tracking.Tracker):
+    """A third-party tracker that raises in one hook and counts the calls it gets."""
+
+    def __init__(self, hook):
+        self.hook = hook
+        self.calls = []
+
+    def _event(self, name):
+        self.calls.append(name)
+        if name == self.hook:
+            raise RuntimeError(f"tracker broke in {name}")
+
+    def on_search_begin(self, study, *, project_dir, config):
+        self._event("on_search_begin")
+
+    def on_trial_begin(self, study, trial):
+        self._event("on_trial_begin")
+
+    def on_trial_metrics(self, study, number, metrics, step):
+        self._event("on_trial_metrics")
+
+    def on_trial_end(self, study, trial, history):
+        self._event("on_trial_end")
+
+    def on_search_end(self, study, *, results, best_model_dir):
+        self._event("on_search_end")
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_a_tracker_that_raises_in_any_hook_warns_once_and_never_breaks_the_search(
+    hook, tmp_path, caplog
+):
+    def fn(hp):
+        x = hp.Float("x", 0.0, 1.0)
+        for step in range(2):
+            hp.report(x + step, step=step)
+        return x
+
+    tracker = _Raising(hook)
+    tuner = hx.tuners.RandomSearch(
+        fn,
+        objective=hx.Objective("value", "min"),
+        max_trials=3,
+        seed=0,
+        directory=tmp_path,
+        tracker=tracker,
+    )
+    with caplog.at_level(logging.WARNING, logger="hyperflax"):
+        tuner.search()
+    assert (tuner.trials_dataframe().state == "COMPLETE").sum() == 3
+    warnings = [
+        r.getMessage() for r in caplog.records if "tracker _Raising failed" in r.getMessage()
+    ]
+    assert len(warnings) == 1 and f"in {hook}" in warnings[0], caplog.text
+    assert tracker.calls.count(hook) == 1  # switched off after its first failure
+    assert tracker.calls[-1] == hook

@@ -1,11 +1,4 @@
-"""Known test functions as plain-function objectives, for demos, tests and benchmarks.
-
-Example:
-    >>> import hyperflax as hx
-    >>> from hyperflax.testing import branin
-    >>> round(branin(hx.HyperParameters({"x1": 3.14159265, "x2": 2.275})), 4)
-    0.3979
-"""
+"""Known test functions as plain-function objectives, for demos, tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -38,7 +31,14 @@ _H6_P = 1e-4 * np.array(
 
 
 def branin(hp: HyperParameters) -> float:
-    """The Branin function on ``x1 in [-5, 10]``, ``x2 in [0, 15]``; minimum 0.397887."""
+    """The Branin function on ``x1 in [-5, 10]``, ``x2 in [0, 15]``; minimum 0.397887.
+
+    Example:
+        >>> import hyperflax as hx
+        >>> from hyperflax.testing import branin
+        >>> round(branin(hx.HyperParameters({"x1": 3.14159265, "x2": 2.275})), 4)
+        0.3979
+    """
     x1 = hp.Float("x1", -5.0, 10.0)
     x2 = hp.Float("x2", 0.0, 15.0)
     b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)

@@ -1,0 +1,50 @@
+"""The examples run as written, and the README's custom tuner passes the conformance suite."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from hyperflax.testing import TunerConformance
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+custom_tuner = _load("custom_tuner")
+
+
+class TestTwoStage(TunerConformance):
+    def make_tuner(self, fn, **options):
+        return custom_tuner.TwoStage(fn, **options)
+
+
+def test_the_custom_tuner_screens_then_continues_the_best(tmp_path):
+    tuner = custom_tuner.TwoStage(
+        custom_tuner.curve, objective="loss", seed=0, tracker=None, directory=tmp_path
+    )
+    tuner.search()
+    frame = tuner.trials_dataframe()
+    assert frame.budget.tolist() == [3] * 8 + [9] * 2
+    screened = frame[frame.budget == 3].sort_values("loss")
+    finals = frame[frame.budget == 9]
+    assert set(finals.params_lr) == set(screened.params_lr[:2])  # the best two continued
+    assert (finals.loss.to_numpy() <= screened.loss[:2].to_numpy().max()).all()
+
+
+def test_the_custom_tuner_example_runs_as_a_script(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "custom_tuner.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "two-stage: best trials by loss (minimize)" in run.stdout
