@@ -111,6 +111,12 @@ class Hyperband(Tuner):
         self.hyperband_iterations = hyperband_iterations
         super().__init__(hypermodel, **options)
 
+    def expected_trials(self) -> int | None:
+        """Every rung of the schedule (at most ``max_trials``)."""
+        brackets = schedule(self.max_epochs, self.factor, self.hyperband_iterations)
+        total = sum(rung.size for bracket in brackets for rung in bracket)
+        return total if self.max_trials is None else min(total, self.max_trials)
+
     def next_trial(self, trials: Sequence[FrozenTrial]) -> TrialPlan | None:
         """The next rung member: a new configuration, or the best of a finished round promoted."""
         for bracket in schedule(self.max_epochs, self.factor, self.hyperband_iterations):

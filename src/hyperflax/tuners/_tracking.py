@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +18,35 @@ logger = logging.getLogger("hyperflax")
 
 
 class GuardedTracker:
-    """Calls a :class:`~hyperflax.tracking.Tracker`'s hooks; the first exception turns it off.
+    """Calls the hooks of several trackers, each one guarded on its own.
 
-    Whatever a tracker raises in any hook is logged once as a warning and the tracker is
-    disabled for the rest of the search; the trial and the study are unaffected. With no
-    tracker every call does nothing.
+    Whatever a tracker raises in any hook is logged once as a warning and that tracker is
+    disabled for the rest of the search; the other trackers, the trial and the study are
+    unaffected. The results table and the best model are made only when a tracker that wants
+    them is still active (a tracker says it does not with ``wants_best_model = False``).
 
     Example:
-        >>> GuardedTracker(None).active
-        False
+        >>> GuardedTracker([]).active
+        []
     """
 
-    def __init__(self, tracker: Tracker | None) -> None:
-        self.tracker = tracker
-        self.active = tracker is not None
+    def __init__(self, trackers: Sequence[Tracker]) -> None:
+        self.active = list(trackers)
 
     def _call(self, hook: str, action: Callable[[Tracker], None]) -> None:
-        if not self.active or self.tracker is None:
-            return
-        try:
-            action(self.tracker)
-        except Exception as exc:
-            self.active = False
-            logger.warning(
-                "tracker %s failed in %s and is off for the rest of this search (the search "
-                "goes on): %s: %s",
-                type(self.tracker).__name__,
-                hook,
-                type(exc).__name__,
-                exc,
-            )
+        for tracker in list(self.active):
+            try:
+                action(tracker)
+            except Exception as exc:
+                self.active.remove(tracker)
+                logger.warning(
+                    "tracker %s failed in %s and is off for the rest of this search (the search "
+                    "goes on): %s: %s",
+                    type(tracker).__name__,
+                    hook,
+                    type(exc).__name__,
+                    exc,
+                )
 
     def search_begin(self, study: optuna.Study, project_dir: Path, config: dict[str, Any]) -> None:
         """``on_search_begin``."""
@@ -77,8 +77,14 @@ class GuardedTracker:
         results: Callable[[], pd.DataFrame],
         best_model_dir: Callable[[], Path | None],
     ) -> None:
-        """``on_search_end``; the results table and the best model are made only when active."""
+        """``on_search_end``; the results table and the best model are made at most once."""
+        table = functools.cache(results)
+        model = functools.cache(best_model_dir)
         self._call(
             "on_search_end",
-            lambda t: t.on_search_end(study, results=results(), best_model_dir=best_model_dir()),
+            lambda t: t.on_search_end(
+                study,
+                results=table(),
+                best_model_dir=model() if getattr(t, "wants_best_model", True) else None,
+            ),
         )

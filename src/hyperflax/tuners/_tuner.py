@@ -21,6 +21,7 @@ from hyperflax.tuners import _loop, _results, _study
 from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._objective import Objective, as_objective
 from hyperflax.tuners._plan import TrialPlan
+from hyperflax.tuners._progress import ProgressReporter
 from hyperflax.tuners._pruners import make_pruner
 from hyperflax.tuners._runner import SearchArgs, make_runner
 from hyperflax.tuners._tracking import GuardedTracker
@@ -42,6 +43,7 @@ class TunerOptions(TypedDict, total=False):
     pruner: str | BasePruner | None
     max_consecutive_failures: int
     tracker: Tracker | Literal["mlflow"] | None
+    verbose: int
 
 
 class Tuner:
@@ -77,6 +79,9 @@ class Tuner:
             :class:`~hyperflax.tracking.MLflowTracker` on the embedded store in the project
             directory, or ``MLFLOW_TRACKING_URI``), a :class:`~hyperflax.tracking.Tracker`, or
             ``None`` for no tracking.
+        verbose: ``1`` prints a line per finished trial (state, objective, hyperparameters,
+            duration, best so far, trials done, elapsed time and ETA); ``2`` adds a live bar
+            over the running trial's epochs in a terminal; ``0`` prints nothing.
     """
 
     #: ``max_trials`` when none is given; ``None`` lets :meth:`next_trial` end the search.
@@ -101,10 +106,13 @@ class Tuner:
         pruner: str | BasePruner | None = None,
         max_consecutive_failures: int = 3,
         tracker: Tracker | Literal["mlflow"] | None = "mlflow",
+        verbose: int = 1,
     ) -> None:
         check_int("max_trials", max_trials, low=1, optional=True)
         check_int("max_consecutive_failures", max_consecutive_failures, low=1)
         check_int("seed", seed, low=0, optional=True)
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if time_limit is not None and not (isinstance(time_limit, int | float) and time_limit > 0):
             raise ValueError(f"time_limit must be a number of seconds > 0, got {time_limit!r}")
         if not isinstance(project_name, str) or not project_name or os.sep in project_name:
@@ -127,6 +135,7 @@ class Tuner:
         self.pruner = make_pruner(pruner)
         self.max_consecutive_failures = max_consecutive_failures
         self.tracker: Tracker | None = MLflowTracker() if tracker == "mlflow" else tracker
+        self.verbose = verbose
         self.runner = make_runner(hypermodel, self.project_dir, seed or 0)
         self._study: optuna.Study | None = None
         self._reset_pending = overwrite
@@ -167,6 +176,13 @@ class Tuner:
             ...         return super().next_trial(trials)
         """
         return TrialPlan()
+
+    def expected_trials(self) -> int | None:
+        """How many finished trials the search aims at, for the progress ETA (``None``: unknown).
+
+        The default is ``max_trials``; a tuner whose plan fixes the count (Hyperband) says so.
+        """
+        return self.max_trials
 
     # -- the study ---------------------------------------------------------------------------
 
@@ -243,7 +259,10 @@ class Tuner:
         # Reseed from the study's size so a resumed search does not replay the first configs.
         if self.seed is not None:
             study.sampler = self.make_sampler(self.seed + len(study.get_trials(deepcopy=False)))
-        tracker = GuardedTracker(self.tracker)
+        progress = ProgressReporter(
+            self.objective, verbose=self.verbose, expected=self.expected_trials()
+        )
+        tracker = GuardedTracker([progress, *([self.tracker] if self.tracker else [])])
         tracker.search_begin(study, self.project_dir, {**self._config(), "overwrite": fresh})
         try:
             _loop.run_trials(self, study, tracker)
