@@ -53,5 +53,6 @@ def test_the_own_model_example_tunes_exports_and_predicts(tmp_path):
         timeout=600,
     )
     assert run.returncode == 0, run.stderr
+    # The example with seeds 0-4 (in place of its seed=0): 0.964-0.975; a margin of 0.014.
     assert float(run.stdout.split("test accuracy")[1]) >= 0.95
     assert (tmp_path / "exported" / "own-model" / "MLmodel").exists()
