@@ -8,12 +8,16 @@ from hyperflax.cli import main
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_demo_reaches_97_percent_on_held_out_digits(capsys):
+def test_demo_reaches_95_5_percent_on_held_out_digits(capsys):
     main(["demo"])
     out = capsys.readouterr().out
     assert "digits: best trials by val_loss (minimize)" in out
     accuracy = float(out.split("held-out test accuracy: ")[1].split(";")[0])
-    assert accuracy >= 0.97
+    # The XLA CPU code, hence the trajectory, differs by CPU; seeds stand in for that. Over seeds
+    # 0-9 on one machine the best five models averaged reached 0.969-0.981 (the single best
+    # model: 0.961-0.978, and 0.964 on an AMD EPYC); one test digit is 0.0028. The bound sits
+    # 0.014 (5 digits) below the worst seed.
+    assert accuracy >= 0.955
 
 
 def test_tune_a_yaml_config_then_summary(tmp_path, capsys):
@@ -49,5 +53,6 @@ def test_the_own_model_example_tunes_exports_and_predicts(tmp_path):
         timeout=600,
     )
     assert run.returncode == 0, run.stderr
+    # The example with seeds 0-4 (in place of its seed=0): 0.964-0.975; a margin of 0.014.
     assert float(run.stdout.split("test accuracy")[1]) >= 0.95
     assert (tmp_path / "exported" / "own-model" / "MLmodel").exists()

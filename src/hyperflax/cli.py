@@ -1,4 +1,4 @@
-"""The ``hyperflax`` command: ``demo``, ``tune CONFIG.yaml``, ``summary``."""
+"""The ``hyperflax`` command: ``demo``, ``tune CONFIG.yaml``, ``summary``, ``serve PATH``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 import yaml
@@ -27,14 +27,16 @@ _CONFIG_KEYS = {"function", "space", "tuner", "tuner_args", "objective", "max_tr
 _CONFIG_KEYS |= {"seed", "directory", "project_name", "storage", "pruner", "overwrite"}
 
 
-def demo(directory: str = "hx_runs", max_epochs: int = 27) -> float:
+def demo(directory: str = "hx_runs", max_epochs: int = 27, seed: int = 0) -> float:
     """Hyperband over an MLP space on scikit-learn's digits; returns the held-out test accuracy.
 
-    Runs on the embedded defaults: a SQLite study and checkpoints under ``directory/digits``.
+    The accuracy is that of the best five trials' models with their predicted probabilities
+    averaged. Runs on the embedded defaults: a SQLite study and checkpoints under
+    ``directory/digits``.
     """
     from hyperflax._demo import digits_search
 
-    return digits_search(directory, max_epochs)
+    return digits_search(directory, max_epochs, seed)
 
 
 def tune(config_path: str | Path) -> tuners.Tuner:
@@ -75,6 +77,24 @@ def summary(directory: str, project_name: str, storage: str | None, num_trials: 
     _results.print_summary(study, objective, objective.rank(complete)[:num_trials])
 
 
+def serve(path: str, *, host: str = "127.0.0.1", port: int = 5001) -> NoReturn:
+    """Serve an exported model at ``http://host:port/invocations`` from any shell.
+
+    This process becomes MLflow's scoring server (``mlflow models serve --env-manager local``)
+    with this interpreter's ``bin`` directory on ``PATH``, so no virtual environment needs to be
+    activated. A ``path`` that is not an exported model exits with the reason and the fix.
+
+    Example:
+        >>> serve("exported/digits", port=5001)  # doctest: +SKIP
+    """
+    from hyperflax import _serve
+
+    try:
+        _serve.serve(path, host=host, port=port)
+    except ValueError as e:  # ArtifactError is one too
+        raise SystemExit(f"hyperflax serve: {e}") from e
+
+
 def _load_function(spec: str, base: Path) -> Callable[[HyperParameters], Any]:
     module_name, _, attr = spec.partition(":")
     if not attr:
@@ -106,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = commands.add_parser("demo", help="run the demo search on the embedded defaults")
     p.add_argument("--directory", default="hx_runs")
     p.add_argument("--max-epochs", type=int, default=27)
+    p.add_argument("--seed", type=int, default=0)
     p = commands.add_parser("tune", help="run the search a YAML config describes")
     p.add_argument("config")
     p = commands.add_parser("summary", help="print the results of a project")
@@ -113,10 +134,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--project-name", required=True)
     p.add_argument("--storage", default=None)
     p.add_argument("-n", "--num-trials", type=int, default=10)
+    p = commands.add_parser("serve", help="serve an exported model with MLflow's scoring server")
+    p.add_argument("path", help="a directory written by tuner.export_best or hx.export_model")
+    p.add_argument("--port", type=int, default=5001)
+    p.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        demo(args.directory, args.max_epochs)
+        demo(args.directory, args.max_epochs, args.seed)
     elif args.command == "tune":
         tune(args.config)
+    elif args.command == "serve":
+        serve(args.path, host=args.host, port=args.port)
     else:
         summary(args.directory, args.project_name, args.storage, args.num_trials)

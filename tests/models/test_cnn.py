@@ -14,8 +14,10 @@ def test_cnn_learns_digits_images():
     y = data.target[:256]
     model = CNN(1, 10, channels=(8, 16), dropout=0.1, rngs=nnx.Rngs(0))
     trainer = Trainer(model, optax.adam(3e-2), "cross_entropy", ["accuracy"])
-    history = trainer.fit(x, y, epochs=8, batch_size=32)
-    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+    history = trainer.fit(x, y, epochs=20, batch_size=32)
+    # Final/first loss over seeds 0-7: 0.20-0.37 at 20 epochs (0.56-0.91 at 8 epochs, where the
+    # old bound of 0.8 failed for 3 of 8 seeds); 0.6 holds with a margin of 0.23.
+    assert history.history["loss"][-1] < 0.6 * history.history["loss"][0]
     assert trainer.predict(x[:5], batch_size=5).shape == (5, 10)
 
 
