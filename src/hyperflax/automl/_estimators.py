@@ -297,6 +297,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row."""
+        check_is_fitted(self, "members_")
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 

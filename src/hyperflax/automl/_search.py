@@ -19,7 +19,7 @@ from hyperflax._errors import SearchFailedError, StudyMismatchError, TimeLimitEr
 from hyperflax.automl._members import Member, fit_member, load_member, save_member
 from hyperflax.automl._metrics import Metric
 from hyperflax.automl._preprocessing import categorical_mask, make_preprocessor
-from hyperflax.automl._space import PREPROCESSOR, Preset, portfolio, sample
+from hyperflax.automl._space import NETWORKS, PREPROCESSOR, Preset, portfolio, sample
 from hyperflax.automl._tables import Columns
 from hyperflax.automl._task import Deadline, Split, Task
 from hyperflax.search_spaces import HyperParameters
@@ -27,6 +27,7 @@ from hyperflax.tuners import BayesianOptimization, Objective
 
 logger = logging.getLogger("hyperflax")
 MIN_CANDIDATE_S = 0.5  # a candidate does not start with less time left than this
+MIN_NETWORK_S = 5.0  # nor a network (its first epoch compiles and cannot be interrupted)
 FINGERPRINT = "hx:automl:fingerprint"
 
 
@@ -95,8 +96,8 @@ def make_objective(ctx: Context) -> Any:
     def objective(hp: HyperParameters) -> dict[str, float]:
         family, params = sample(hp, ctx.families, ctx.task)
         left = ctx.search_left()
-        if left < MIN_CANDIDATE_S:
-            raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
+        if left < (MIN_NETWORK_S if family in NETWORKS else MIN_CANDIDATE_S):
+            raise TimeLimitError(f"{left:.1f} s left: no time for another {family} candidate")
         number = hp.trial_number if hp.trial_number is not None else len(ctx.members)
         started = time.monotonic()
         cap = left if ctx.bounded_trials else max(left / 2, min(left, 10.0))

@@ -139,7 +139,9 @@ def check_target(y: Any, n_rows: int, *, classification: bool) -> np.ndarray:
         [0, 1, 1]
     """
     if y is None:
-        raise DataError("`y` is required: pass the target values to fit(X, y)")
+        raise DataError(
+            "this estimator requires y to be passed, but the target y is None: pass fit(X, y)"
+        )
     array = np.asarray(y.to_numpy() if isinstance(y, pd.Series | pd.DataFrame) else y)
     if array.ndim == 2 and array.shape[1] == 1:
         from sklearn.utils import column_or_1d
@@ -165,7 +167,9 @@ def check_target(y: Any, n_rows: int, *, classification: bool) -> np.ndarray:
             )
         return array
     if type_of_target(array) not in ("continuous", "binary", "multiclass"):
-        raise DataError(f"`y` must be numbers for regression, got {type_of_target(array)}")
+        raise DataError(
+            f"Unknown label type: `y` must be numbers for regression, got {type_of_target(array)}"
+        )
     values = array.astype(np.float64)
     if not np.isfinite(values).all():
         raise DataError("`y` must be finite for regression, got infinity")
