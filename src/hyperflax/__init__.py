@@ -24,6 +24,7 @@ from hyperflax.search_spaces import SearchSpaceError as SearchSpaceError
 from hyperflax.tuners import Objective as Objective
 
 if TYPE_CHECKING:
+    from hyperflax import automl as automl
     from hyperflax import export as export
     from hyperflax import models as models
     from hyperflax import tracking as tracking
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from hyperflax.export import load_model as load_model
     from hyperflax.tuners._hypermodel import HyperModel as HyperModel
 
-_LAZY_MODULES = {"export", "models", "tracking", "trainers"}
+_LAZY_MODULES = {"automl", "export", "models", "tracking", "trainers"}
 _LAZY_NAMES = {
     "HyperModel": "hyperflax.tuners._hypermodel",
     "export_model": "hyperflax.export",
@@ -48,6 +49,7 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "__version__",
+    "automl",
     "errors",
     "export",
     "export_model",

@@ -74,3 +74,23 @@ class ArtifactError(HyperflaxError, ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"invalid hyperflax artifact '{path}': {problem}")
+
+
+class TimeLimitError(FatalError, RuntimeError):
+    """The time limit left too little time for the next model (or, from ``fit``, for any).
+
+    Inside a search it stops the search; from ``fit`` it means no model finished in time.
+
+    Example:
+        >>> issubclass(TimeLimitError, RuntimeError)
+        True
+    """
+
+
+class StudyMismatchError(HyperflaxError, ValueError):
+    """A study in the project directory was made for other data or settings; it is not resumed.
+
+    Example:
+        >>> issubclass(StudyMismatchError, ValueError)
+        True
+    """

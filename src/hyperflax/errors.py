@@ -13,6 +13,8 @@ from hyperflax._errors import HyperflaxError as HyperflaxError
 from hyperflax._errors import NonFiniteLossError as NonFiniteLossError
 from hyperflax._errors import SearchFailedError as SearchFailedError
 from hyperflax._errors import SearchSpaceError as SearchSpaceError
+from hyperflax._errors import StudyMismatchError as StudyMismatchError
+from hyperflax._errors import TimeLimitError as TimeLimitError
 
 __all__ = [
     "ArtifactError",
@@ -22,4 +24,6 @@ __all__ = [
     "NonFiniteLossError",
     "SearchFailedError",
     "SearchSpaceError",
+    "StudyMismatchError",
+    "TimeLimitError",
 ]

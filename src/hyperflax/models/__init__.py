@@ -12,5 +12,19 @@ from hyperflax.models._layers import Dropout as Dropout
 from hyperflax.models._layers import DropoutRate as DropoutRate
 from hyperflax.models._layers import Mask as Mask
 from hyperflax.models._mlp import MLP as MLP
+from hyperflax.models._tabular import PeriodicEmbedding as PeriodicEmbedding
+from hyperflax.models._tabular import RealMLP as RealMLP
+from hyperflax.models._tabular import TabM as TabM
+from hyperflax.models._tabular import smooth_clip as smooth_clip
 
-__all__ = ["CNN", "MLP", "Dropout", "DropoutRate", "Mask"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "Dropout",
+    "DropoutRate",
+    "Mask",
+    "PeriodicEmbedding",
+    "RealMLP",
+    "TabM",
+    "smooth_clip",
+]

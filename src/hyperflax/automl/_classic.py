@@ -1,0 +1,69 @@
+"""scikit-learn families: HistGradientBoosting (grown in chunks under the deadline) and linear."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from hyperflax.automl._task import Split, Task, full_proba
+
+_MAX_ITER = 2000
+_FIRST_CHUNK = 50
+
+
+def fit_hgb(params: dict[str, Any], data: Split, task: Task, *, deadline: float, seed: int) -> Any:
+    """HistGradientBoosting with early stopping on the held-out part, grown until ``deadline``.
+
+    Trees are added in chunks (``warm_start``); a chunk is sized to end before ``deadline``.
+    """
+    cls = HistGradientBoostingClassifier if task.classification else HistGradientBoostingRegressor
+    model = cls(
+        learning_rate=params["learning_rate"],
+        max_leaf_nodes=params["max_leaf_nodes"],
+        min_samples_leaf=params["min_samples_leaf"],
+        l2_regularization=params["l2_regularization"],
+        max_features=params["max_features"],
+        categorical_features=data.categorical if data.categorical.any() else None,
+        early_stopping=True,
+        n_iter_no_change=20,
+        warm_start=True,
+        random_state=seed,
+    )
+    total, chunk = 0, _FIRST_CHUNK
+    while chunk >= 1:
+        started = time.monotonic()
+        model.set_params(max_iter=total + chunk)
+        model.fit(data.x_train, data.y_train, X_val=data.x_val, y_val=data.y_val)
+        if model.n_iter_ < total + chunk or model.n_iter_ >= _MAX_ITER:
+            break  # early stopping ended it
+        per_tree = (time.monotonic() - started) / chunk
+        total = model.n_iter_
+        chunk = int(
+            min(4 * chunk, _MAX_ITER - total, 0.8 * (deadline - time.monotonic()) / per_tree)
+        )
+    return model
+
+
+def fit_linear(
+    params: dict[str, Any], data: Split, task: Task, *, deadline: float, seed: int
+) -> Any:
+    """LogisticRegression (classification) or Ridge (regression) on quantile-scaled features."""
+    if not task.classification:
+        return Ridge(alpha=params["alpha"]).fit(data.x_train, data.y_train)
+    model = LogisticRegression(C=params["C"], max_iter=500, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(data.x_train, data.y_train)
+
+
+def predict_sklearn(model: Any, x: np.ndarray, task: Task) -> np.ndarray:
+    """Class probabilities over all classes, or regression values."""
+    if task.classification:
+        return full_proba(model.predict_proba(x), model.classes_, task.n_classes)
+    return np.asarray(model.predict(x), np.float64)

@@ -1,0 +1,197 @@
+"""Flax network families trained by hyperflax's Trainer: MLP, RealMLP-style and TabM-style.
+
+Every candidate of a family has the same capacity (width and depth are masks, dropout is data)
+and its optimizer's numbers are injected (``optax.inject_hyperparams``), so a family compiles
+its training program once per data set.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from hyperflax.automl._task import Split, Task
+from hyperflax.models import MLP, RealMLP, TabM
+from hyperflax.trainers import Callback, EarlyStopping, Trainer
+from hyperflax.trainers._state import assign_model_arrays, model_arrays
+
+CAPACITY = {"mlp": (256, 4), "realmlp": (256, 3), "tabm": (256, 3)}  # (max_width, max_depth)
+TABM_K = 8
+LABEL_SMOOTHING = 0.1
+
+
+def smoothed_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Cross-entropy against labels smoothed by 0.1 (RealMLP's default)."""
+    n = logits.shape[-1]
+    targets = jax.nn.one_hot(labels.astype(jnp.int32), n)
+    targets = targets * (1 - LABEL_SMOOTHING) + LABEL_SMOOTHING / n
+    return optax.softmax_cross_entropy(logits, targets)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Plain softmax cross-entropy of integer labels."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels.astype(jnp.int32))
+
+
+def members_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean over TabM's members of each member's cross-entropy; logits are ``(b, k, c)``."""
+    labels = jnp.broadcast_to(labels.astype(jnp.int32)[:, None], logits.shape[:2])
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(axis=1)
+
+
+def squared_error(predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    """Squared error of (standardized) targets, per example (any member axis averaged)."""
+    predictions = predictions.reshape(predictions.shape[0], -1)
+    return jnp.square(predictions - targets.reshape(-1, 1)).mean(axis=1)
+
+
+def loss_for(family: str, task: Task) -> Any:
+    """The module-level loss of a family (module-level, so the compiled program is shared)."""
+    if not task.classification:
+        return squared_error
+    return {"realmlp": smoothed_cross_entropy, "tabm": members_cross_entropy}.get(
+        family, cross_entropy
+    )
+
+
+def build(spec: dict[str, Any]) -> nnx.Module:
+    """The network a spec describes (the spec is JSON: it is also what ``save`` writes).
+
+    Example:
+        >>> spec = {"family": "mlp", "in_features": 3, "out_features": 2, "width": 8,
+        ...         "depth": 1, "dropout": 0.0, "n_numerical": 3, "seed": 0}
+        >>> build(spec).hidden
+        [8]
+    """
+    family = spec["family"]
+    max_width, max_depth = CAPACITY[family]
+    hidden = [int(spec["width"])] * int(spec["depth"])
+    common = dict(dropout=float(spec["dropout"]), max_width=max_width, max_depth=max_depth)
+    rngs = nnx.Rngs(int(spec["seed"]))
+    n_in, n_out = int(spec["in_features"]), int(spec["out_features"])
+    if family == "mlp":
+        return MLP(n_in, n_out, hidden, **common, rngs=rngs)  # type: ignore[arg-type]
+    if family == "realmlp":
+        return RealMLP(
+            n_in, n_out, hidden, n_numerical=int(spec["n_numerical"]),
+            frequency_scale=float(spec.get("frequency_scale", 0.1)), **common, rngs=rngs,  # type: ignore[arg-type]
+        )  # fmt: skip
+    return TabM(n_in, n_out, hidden, k=TABM_K, **common, rngs=rngs)  # type: ignore[arg-type]
+
+
+class DeadlineStop(Callback):
+    """Stops training when the next epoch would end after ``deadline`` (``time.monotonic``).
+
+    Example:
+        >>> stop = DeadlineStop(time.monotonic() + 60.0)
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._last = time.monotonic()
+        self._epoch_time = 0.0
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        """Starts the epoch clock."""
+        self._last = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], trainer: Trainer) -> None:
+        """Stops when the time of the last epoch (not the first: it compiles) no longer fits."""
+        now = time.monotonic()
+        if epoch > 0:
+            self._epoch_time = now - self._last
+        self._last = now
+        if now + self._epoch_time >= self.deadline:
+            trainer.stop_training = True
+
+
+def batch_size(n: int) -> int:
+    """A power-of-two batch size for ``n`` training rows (at most 256 and at most ``n``).
+
+    Example:
+        >>> batch_size(100), batch_size(5000)
+        (16, 256)
+    """
+    size = 1 << max(4, int(np.log2(max(n, 1) / 8)))
+    return max(1, min(256, size, n))
+
+
+def fit_network(
+    family: str,
+    params: dict[str, Any],
+    data: Split,
+    task: Task,
+    *,
+    deadline: float,
+    seed: int,
+    max_epochs: int,
+    patience: int,
+) -> dict[str, Any]:
+    """Trains one network with early stopping on the held-out part; returns its saved state.
+
+    Returns:
+        ``{"spec": JSON spec, "arrays": weights as NumPy arrays}``.
+    """
+    y_mean = float(data.y_train.mean()) if not task.classification else 0.0
+    y_std = float(data.y_train.std() or 1.0) if not task.classification else 1.0
+    spec = {
+        "family": family, "in_features": data.x_train.shape[1],
+        "out_features": task.n_classes if task.classification else 1,
+        "n_numerical": data.n_numerical, "seed": seed, "y_mean": y_mean, "y_std": y_std,
+        **{k: params[k] for k in ("width", "depth", "dropout")},
+        "frequency_scale": params.get("frequency_scale", 0.1),
+    }  # fmt: skip
+    model = build(spec)
+    optimizer = optax.inject_hyperparams(optax.adamw)(
+        learning_rate=params["learning_rate"], weight_decay=params["weight_decay"]
+    )
+    trainer = Trainer(model, optimizer, loss_for(family, task), devices=_device(), seed=seed)
+    scale = (lambda y: y) if task.classification else (lambda y: (y - y_mean) / y_std)
+    y_train = data.y_train.astype(np.int32 if task.classification else np.float32)
+    y_val = data.y_val.astype(np.int32 if task.classification else np.float32)
+    trainer.fit(
+        data.x_train.astype(np.float32), scale(y_train),
+        validation_data=(data.x_val.astype(np.float32), scale(y_val)),
+        epochs=max_epochs, batch_size=batch_size(len(y_train)),
+        callbacks=[EarlyStopping("val_loss", patience=patience), DeadlineStop(deadline)],
+    )  # fmt: skip
+    return {"spec": spec, "arrays": model_arrays(model)}
+
+
+def _device() -> list[jax.Device]:
+    return jax.local_devices()[:1]
+
+
+def load_network(state: dict[str, Any]) -> nnx.Module:
+    """The trained network of a ``fit_network`` state."""
+    model = build(state["spec"])
+    assign_model_arrays(model, state["arrays"])
+    model.eval()
+    return model
+
+
+def predict_network(
+    model: nnx.Module, spec: dict[str, Any], x: np.ndarray, task: Task
+) -> np.ndarray:
+    """Class probabilities (mean over TabM members) or regression values.
+
+    Rows are padded to a power of two so a few compiled programs serve every input size.
+    """
+    n = len(x)
+    bucket = 1 << max(6, (n - 1).bit_length())
+    padded = np.zeros((bucket, x.shape[1]), np.float32)
+    padded[:n] = x
+    trainer = Trainer(model, optax.identity(), loss_for(spec["family"], task), devices=_device())
+    out = np.asarray(trainer.predict(padded, batch_size=min(bucket, 1024))[:n], np.float64)
+    if task.classification:
+        proba = np.exp(out - out.max(-1, keepdims=True))
+        proba /= proba.sum(-1, keepdims=True)
+        return proba.mean(axis=1) if proba.ndim == 3 else proba
+    values = out.reshape(n, -1).mean(axis=1)
+    return values * spec["y_std"] + spec["y_mean"]

@@ -1,0 +1,113 @@
+"""``est.save(path)`` and ``hx.automl.load(path)``: JSON, skops and ``.npz``, never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hyperflax._errors import ArtifactError
+from hyperflax.automl import _skops
+from hyperflax.automl._members import load_member, save_member
+from hyperflax.automl._tables import Columns
+from hyperflax.automl._task import Task
+
+FORMAT = 1
+_MANIFEST = "automl.json"
+
+
+def save(est: Any, path: Path) -> None:
+    """Writes a fitted estimator to directory ``path`` (replacing a saved estimator there)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "members_")
+    if path.exists() and any(path.iterdir()) and not (path / _MANIFEST).exists():
+        raise FileExistsError(f"`path` {str(path)!r} is a non-empty folder; choose a new path")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    for kind, pre in est.preprocessors_.items():
+        _skops.dump(pre, path / f"preprocessor_{kind}.skops")
+    for i, (member, _) in enumerate(est.members_):
+        save_member(member, path / "members" / str(i))
+    params = {k: v for k, v in est.get_params().items() if k not in ("tracker", "directory")}
+    classes = getattr(est, "classes_", None)
+    manifest = {
+        "format": FORMAT,
+        "estimator": type(est).__name__,
+        "params": params,
+        "task": {"kind": est.task_.kind, "n_classes": est.task_.n_classes},
+        "classes": None if classes is None else classes.tolist(),
+        "classes_dtype": None if classes is None else _dtype_name(classes),
+        "columns": {k: list(getattr(est.columns_, k)) for k in ("names", "numeric", "categorical")},
+        "feature_names_in": getattr(est, "feature_names_in_", np.array([])).tolist() or None,
+        "n_features_in": est.n_features_in_,
+        "metric": est.metric_,
+        "validation_score": est.validation_score_,
+        "weights": [w for _, w in est.members_],
+        "leaderboard": est.leaderboard_.to_dict(orient="records"),
+    }
+    (path / _MANIFEST).write_text(json.dumps(manifest, indent=1, default=_plain))
+
+
+def _dtype_name(array: np.ndarray) -> str:
+    return "object" if array.dtype == object else array.dtype.str
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in the manifest")
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Loads an estimator written by ``est.save(path)``; it predicts as the saved one did.
+
+    Nothing is unpickled: scikit-learn parts are read by skops with an explicit list of
+    trusted types, networks from ``.npz`` files and a JSON spec.
+
+    Raises:
+        ArtifactError: when ``path`` is not a saved hyperflax AutoML estimator.
+
+    Example:
+        >>> import hyperflax as hx
+        >>> clf = hx.automl.load("model_dir")  # doctest: +SKIP
+        >>> clf.predict(X_test)  # doctest: +SKIP
+    """
+    from hyperflax.automl._estimators import TabularClassifier, TabularRegressor
+
+    root = Path(path)
+    if not (root / _MANIFEST).is_file():
+        raise ArtifactError(root, f"no {_MANIFEST}; save an estimator with est.save(path)")
+    manifest = json.loads((root / _MANIFEST).read_text())
+    if manifest.get("format") != FORMAT:
+        raise ArtifactError(root, f"format {manifest.get('format')!r} is not {FORMAT}")
+    classes = {"TabularClassifier": TabularClassifier, "TabularRegressor": TabularRegressor}
+    if manifest.get("estimator") not in classes:
+        raise ArtifactError(root, f"unknown estimator {manifest.get('estimator')!r}")
+    est = classes[manifest["estimator"]](**manifest["params"])
+    est.task_ = Task(manifest["task"]["kind"], manifest["task"]["n_classes"])
+    est.problem_type_ = est.task_.kind
+    if manifest["classes"] is not None:
+        est.classes_ = np.asarray(manifest["classes"], dtype=manifest["classes_dtype"])
+    est.columns_ = Columns(
+        *(tuple(manifest["columns"][k]) for k in ("names", "numeric", "categorical"))
+    )
+    if manifest["feature_names_in"] is not None:
+        est.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
+    est.n_features_in_ = manifest["n_features_in"]
+    est.metric_ = manifest["metric"]
+    est.validation_score_ = manifest["validation_score"]
+    est.members_ = [
+        (load_member(root / "members" / str(i)), w) for i, w in enumerate(manifest["weights"])
+    ]
+    est.preprocessors_ = {
+        kind: _skops.load(root / f"preprocessor_{kind}.skops")
+        for kind in {m.preprocessor for m, _ in est.members_}
+    }
+    est.leaderboard_ = pd.DataFrame(manifest["leaderboard"])
+    return est

@@ -1,0 +1,199 @@
+"""The candidate search: every candidate is a trial of one Optuna study run by a hyperflax tuner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from hyperflax._errors import SearchFailedError, StudyMismatchError, TimeLimitError
+from hyperflax.automl._members import Member, fit_member, load_member, save_member
+from hyperflax.automl._metrics import Metric
+from hyperflax.automl._preprocessing import categorical_mask, make_preprocessor
+from hyperflax.automl._space import NETWORKS, PREPROCESSOR, Preset, portfolio, sample
+from hyperflax.automl._tables import Columns
+from hyperflax.automl._task import Deadline, Split, Task
+from hyperflax.search_spaces import HyperParameters
+from hyperflax.tuners import BayesianOptimization, Objective
+
+logger = logging.getLogger("hyperflax")
+MIN_CANDIDATE_S = 0.5  # a candidate does not start with less time left than this
+MIN_NETWORK_S = 5.0  # nor a network (its first epoch compiles and cannot be interrupted)
+FINGERPRINT = "hx:automl:fingerprint"
+
+
+@dataclass
+class Context:
+    """What every candidate of one ``fit`` shares: data, task, budget and trained members."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    y_train: np.ndarray
+    y_val: np.ndarray
+    columns: Columns
+    task: Task
+    metric: Metric
+    families: tuple[str, ...]
+    preset: Preset
+    seed: int
+    deadline: Deadline
+    reserve: float  # seconds kept for ensembling and the end of fit
+    project: Path
+    bounded_trials: bool
+    verbose: int = 0
+    preprocessors: dict[str, Any] = field(default_factory=dict)
+    splits: dict[str, Split] = field(default_factory=dict)
+    members: dict[int, Member] = field(default_factory=dict)
+
+    def split(self, kind: str) -> Split:
+        """The data preprocessed for ``kind``; the preprocessor is fit once on the train part."""
+        if kind not in self.splits:
+            pre = make_preprocessor(
+                kind, self.columns, self.train, target_type=self.task.target_type, seed=self.seed
+            )
+            x_train = np.asarray(pre.fit_transform(self.train, self.y_train), np.float64)
+            x_val = np.asarray(pre.transform(self.val), np.float64)
+            self.preprocessors[kind] = pre
+            self.splits[kind] = Split(
+                x_train, self.y_train, x_val, self.y_val,
+                n_numerical=len(self.columns.numeric), categorical=categorical_mask(self.columns),
+            )  # fmt: skip
+        return self.splits[kind]
+
+    def search_left(self) -> float:
+        """Seconds the search may still use."""
+        return self.deadline.remaining() - self.reserve
+
+
+def fingerprint(ctx: Context, settings: dict[str, Any]) -> str:
+    """A hash of the data and the settings a study's trials depend on."""
+    digest = hashlib.sha256()
+    for frame in (ctx.train, ctx.val):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        digest.update(json.dumps(list(frame.columns)).encode())
+    for y in (ctx.y_train, ctx.y_val):
+        digest.update(np.ascontiguousarray(y).tobytes())
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _path(ctx: Context, what: str, number: int) -> Path:
+    return ctx.project / what / f"trial_{number:05d}"
+
+
+def make_objective(ctx: Context) -> Any:
+    """The tuner's objective: train one candidate, save its held-out predictions, score them."""
+
+    def objective(hp: HyperParameters) -> dict[str, float]:
+        family, params = sample(hp, ctx.families, ctx.task)
+        left = ctx.search_left()
+        if left < (MIN_NETWORK_S if family in NETWORKS else MIN_CANDIDATE_S):
+            raise TimeLimitError(f"{left:.1f} s left: no time for another {family} candidate")
+        number = hp.trial_number if hp.trial_number is not None else len(ctx.members)
+        started = time.monotonic()
+        cap = left if ctx.bounded_trials else max(left / 2, min(left, 10.0))
+        data = ctx.split(PREPROCESSOR[family])
+        member = fit_member(
+            number, family, params, data, ctx.task,
+            deadline=started + cap, seed=ctx.seed, preset=ctx.preset,
+        )  # fmt: skip
+        fit_time = time.monotonic() - started
+        started = time.monotonic()
+        predictions = member.predict(data.x_val, ctx.task).astype(np.float32)
+        predict_time = time.monotonic() - started
+        path = _path(ctx, "predictions", number).with_suffix(".npy")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, predictions)
+        save_member(member, _path(ctx, "members", number))
+        ctx.members[number] = member
+        score = ctx.metric(ctx.y_val, predictions.astype(np.float64))
+        if ctx.verbose:
+            print(f"[hyperflax.automl] trial {number} {family}: {ctx.metric.name}={score:.5g} "
+                  f"({fit_time:.1f} s)")  # fmt: skip
+        return {ctx.metric.name: score, "fit_time": fit_time, "predict_time": predict_time}
+
+    return objective
+
+
+def run_search(
+    ctx: Context,
+    *,
+    max_trials: int | None,
+    directory: Path,
+    project_name: str,
+    storage: Any,
+    tracker: Any,
+    settings: dict[str, Any],
+) -> tuple[list[optuna.trial.FrozenTrial], dict[int, str]]:
+    """Runs the portfolio, then TPE, until ``max_trials`` or the time left for the search.
+
+    Returns:
+        The study's complete trials (in order of trial number) and their MLflow run ids.
+
+    Raises:
+        StudyMismatchError: when the project's study was made for other data or settings.
+        TimeLimitError: when no candidate finished in time.
+    """
+    objective = Objective(ctx.metric.name, ctx.metric.direction)
+    configs = portfolio(ctx.families, ctx.task)
+    tuner = BayesianOptimization(
+        make_objective(ctx), objective=objective, max_trials=max_trials or 10**6,
+        time_limit=max(ctx.search_left(), 1e-3), directory=directory, project_name=project_name,
+        seed=ctx.seed, storage=storage, tracker=tracker, num_initial_points=len(configs) + 5,
+        max_consecutive_failures=5,
+    )  # fmt: skip
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = tuner.study
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    stamp = fingerprint(ctx, settings)
+    if study.user_attrs.get(FINGERPRINT) not in (None, stamp) or (
+        FINGERPRINT not in study.user_attrs and study.get_trials(deepcopy=False)
+    ):
+        raise StudyMismatchError(
+            f"the study {project_name!r} in {str(directory)!r} was made for other data or "
+            f"settings and cannot be resumed; pass another project_name or directory, or the "
+            f"same X, y and settings as before"
+        )
+    if FINGERPRINT not in study.user_attrs:
+        study.set_user_attr(FINGERPRINT, stamp)
+        for config in configs:
+            study.enqueue_trial(config)
+    if ctx.search_left() > MIN_CANDIDATE_S:
+        tuner.time_limit = ctx.search_left()
+        try:
+            tuner.search()
+        except (TimeLimitError, SearchFailedError) as error:
+            logger.info("the search stopped: %s", error)
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not trials:
+        raise TimeLimitError(
+            f"no candidate model finished within time_limit (the fit ran "
+            f"{ctx.deadline.elapsed():.1f} s); raise time_limit"
+        )
+    runs = dict(getattr(tuner.tracker, "_trial_runs", {}) or {})
+    return sorted(trials, key=lambda t: t.number), runs
+
+
+def member_of(ctx: Context, number: int) -> Member:
+    """The member trained by trial ``number``: in memory, or read back from a resumed study."""
+    if number not in ctx.members:
+        ctx.members[number] = load_member(_path(ctx, "members", number))
+    return ctx.members[number]
+
+
+def held_out(ctx: Context, number: int) -> np.ndarray | None:
+    """Trial ``number``'s saved held-out predictions, or ``None`` when there are none."""
+    path = _path(ctx, "predictions", number).with_suffix(".npy")
+    return np.load(path, allow_pickle=False).astype(np.float64) if path.exists() else None

@@ -1,0 +1,113 @@
+"""The search: one conditional space over all families, presets, and the zero-shot portfolio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hyperflax.automl._task import Task
+from hyperflax.search_spaces import HyperParameters
+
+FAMILIES = ("hgb", "realmlp", "tabm", "linear", "mlp")
+NETWORKS = ("mlp", "realmlp", "tabm")
+PREPROCESSOR = {
+    "hgb": "tree",
+    "linear": "quantile",
+    "mlp": "quantile",
+    "realmlp": "robust",
+    "tabm": "quantile",
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How much effort: which families by default, how long networks may train.
+
+    Example:
+        >>> PRESETS["fast"].families
+        ('hgb', 'linear', 'mlp')
+    """
+
+    families: tuple[str, ...]
+    max_epochs: int
+    patience: int
+
+
+PRESETS = {
+    "fast": Preset(("hgb", "linear", "mlp"), max_epochs=64, patience=8),
+    "medium": Preset(FAMILIES, max_epochs=256, patience=16),
+}
+
+_NET_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.1, "learning_rate": 2e-3}
+
+# Strong starting points, best expected value first: HGB ~ LightGBM defaults, RealMLP-TD and
+# TabM's published defaults scaled to a CPU budget (width 256, k=8), then diverse fallbacks.
+PORTFOLIO: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("hgb", {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+             "l2_regularization": 1e-4, "max_features": 1.0}),
+    ("realmlp", {**_NET_DEFAULTS, "dropout": 0.15, "weight_decay": 1e-5,
+                 "frequency_scale": 0.1}),
+    ("tabm", {**_NET_DEFAULTS, "weight_decay": 3e-4}),
+    ("linear", {"C": 1.0, "alpha": 1.0}),
+    ("hgb", {"learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 10,
+             "l2_regularization": 1.0, "max_features": 0.8}),
+    ("mlp", {**_NET_DEFAULTS, "depth": 2, "learning_rate": 1e-3, "weight_decay": 1e-5}),
+    ("hgb", {"learning_rate": 0.03, "max_leaf_nodes": 63, "min_samples_leaf": 40,
+             "l2_regularization": 0.1, "max_features": 0.6}),
+)  # fmt: skip
+
+
+def sample(hp: HyperParameters, families: tuple[str, ...], task: Task) -> tuple[str, dict]:
+    """One candidate from the conditional space: its family and that family's parameters.
+
+    Example:
+        >>> sample(HyperParameters(), ("linear",), Task("binary", 2))
+        ('linear', {'C': 1.0})
+    """
+    family = hp.Choice("family", list(families))
+
+    def real(name: str, low: float, high: float, default: float, log: bool = True) -> float:
+        return float(hp.Float(f"{family}_{name}", low, high, log=log, default=default))
+
+    def integer(name: str, low: int, high: int, default: int, log: bool = True) -> int:
+        return int(hp.Int(f"{family}_{name}", low, high, log=log, default=default))
+
+    if family == "hgb":
+        return family, {
+            "learning_rate": real("learning_rate", 0.01, 0.3, 0.1),
+            "max_leaf_nodes": integer("max_leaf_nodes", 4, 128, 31),
+            "min_samples_leaf": integer("min_samples_leaf", 2, 100, 20),
+            "l2_regularization": real("l2_regularization", 1e-4, 10.0, 1e-4),
+            "max_features": real("max_features", 0.4, 1.0, 1.0, log=False),
+        }
+    if family == "linear":
+        name = "C" if task.classification else "alpha"
+        return family, {name: real(name, 1e-3, 1e3, 1.0)}
+    params = {
+        "width": integer("width", 32, 256, 256),
+        "depth": integer("depth", 1, 3, 2, log=False),
+        "dropout": real("dropout", 0.0, 0.4, 0.1, log=False),
+        "learning_rate": real("learning_rate", 1e-4, 1e-2, 1e-3),
+        "weight_decay": real("weight_decay", 1e-6, 1e-2, 1e-5),
+    }
+    if family == "realmlp":
+        params["frequency_scale"] = real("frequency_scale", 0.01, 1.0, 0.1)
+    return family, params
+
+
+def portfolio(families: tuple[str, ...], task: Task) -> list[dict[str, Any]]:
+    """The zero-shot configurations of ``families`` as Optuna parameters, best first.
+
+    Swap this function to change the portfolio; the search enqueues what it returns.
+
+    Example:
+        >>> portfolio(("linear",), Task("regression"))
+        [{'family': 'linear', 'linear_alpha': 1.0}]
+    """
+    configs = []
+    for family, params in PORTFOLIO:
+        if family not in families:
+            continue
+        keep = sample(HyperParameters({"family": family}), (family,), task)[1]
+        configs.append({"family": family, **{f"{family}_{k}": params[k] for k in keep}})
+    return configs

@@ -1,0 +1,163 @@
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import hyperflax as hx
+from hyperflax.automl import TabularClassifier, TabularRegressor
+from hyperflax.errors import DataError
+
+FAST = dict(time_limit=60, families=["hgb", "linear"], max_trials=2, seed=0)
+LINEAR = dict(time_limit=60, families=["linear"], max_trials=1)
+
+
+def test_breast_cancer_accuracy_and_leaderboard(cancer):
+    X, y = cancer
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    clf = TabularClassifier(**FAST).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.9
+    board = clf.leaderboard()
+    assert list(board.columns) == [
+        "model", "family", "hyperparameters", "validation_score", "fit_time",
+        "predict_time", "ensemble_weight", "mlflow_run_id",
+    ]  # fmt: skip
+    assert len(board) == 2 and set(board["family"]) <= {"hgb", "linear"}
+    assert board["ensemble_weight"].sum() == pytest.approx(1.0)
+    assert board["validation_score"].is_monotonic_increasing  # log loss, best first
+    assert list(clf.feature_names_in_) == list(X.columns) and clf.n_features_in_ == 30
+    assert clf.predict_proba(X_test).shape == (len(X_test), 2)
+
+
+def test_portfolio_runs_first_in_order(cancer):
+    X, y = cancer
+    clf = TabularClassifier(time_limit=60, families=["linear", "hgb"], max_trials=2).fit(X, y)
+    board = clf.leaderboard().sort_values("model")
+    assert board["family"].tolist() == ["hgb", "linear"]  # the portfolio's order
+
+
+def test_mixed_table_string_labels_unseen_categories(mixed):
+    X, y = mixed
+    clf = TabularClassifier(**FAST).fit(X, y)
+    assert set(clf.classes_) == {"no", "yes"}
+    assert clf.score(X, y) > 0.8
+    test = X.head(20).copy()
+    test["few"] = pd.Categorical(["zzz"] * 20)  # unseen category
+    test["many"] = None  # all missing
+    test["num"] = np.nan
+    assert set(clf.predict(test)) <= {"no", "yes"}
+    assert np.isfinite(clf.predict_proba(test)).all()
+
+
+def test_numpy_int_and_bool_labels(cancer):
+    X, y = cancer
+    for labels in (y.to_numpy() * 3 + 1, y.to_numpy() == 1):
+        clf = TabularClassifier(time_limit=30, families=["linear"], max_trials=1)
+        clf.fit(X.to_numpy(), labels)
+        assert clf.predict(X.to_numpy()[:5]).dtype == labels.dtype
+
+
+def test_multiclass_metric_choice():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = TabularClassifier(**{**LINEAR, "metric": "balanced_accuracy"}).fit(X, y)
+    assert clf.problem_type_ == "multiclass" and clf.metric_ == "balanced_accuracy"
+    assert clf.score(X, y) > 0.9
+
+
+def test_regression():
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    reg = TabularRegressor(**FAST).fit(X_train, y_train)
+    assert reg.score(X_test, y_test) > 0.15  # 0.24 measured at seed 0 on this split
+    assert reg.leaderboard()["validation_score"].iloc[0] < 70  # rmse
+
+
+def test_networks_share_programs_and_learn(cancer):
+    X, y = cancer
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    clf = TabularClassifier(
+        time_limit=90, presets="medium", families=["realmlp", "tabm", "mlp"], max_trials=3
+    ).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.9
+    assert set(clf.leaderboard()["family"]) == {"realmlp", "tabm", "mlp"}
+
+
+def test_same_seed_same_result(cancer):
+    X, y = cancer
+    args = dict(time_limit=60, families=["linear", "mlp"], max_trials=3, seed=0, presets="fast")
+    runs = [TabularClassifier(**args).fit(X, y).predict_proba(X) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_time_limit_is_kept(cancer):
+    X, y = cancer
+    started = time.monotonic()
+    clf = TabularClassifier(time_limit=6, seed=0).fit(X, y)
+    assert time.monotonic() - started < 6 * 1.1 + 2
+    assert clf.score(X, y) > 0.9
+
+
+def test_too_small_budget_gives_clear_error_fast(cancer):
+    X, y = cancer
+    started = time.monotonic()
+    with pytest.raises(hx.errors.TimeLimitError, match="time_limit"):
+        TabularClassifier(time_limit=0.01).fit(X, y)
+    assert time.monotonic() - started < 2
+
+
+def test_pipeline_and_cross_val_score(cancer):
+    X, y = cancer
+    pipe = make_pipeline(
+        StandardScaler(), TabularClassifier(time_limit=30, families=["linear"], max_trials=1)
+    )
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.min() > 0.9
+
+
+@pytest.mark.parametrize(
+    ("params", "X", "y", "match"),
+    [
+        ({}, pd.DataFrame(), [], "must not be empty"),
+        ({}, [[1.0], [2.0], [3.0]], [1, 1, 1], "at least 2 classes"),
+        ({}, [[1.0], [2.0], [3.0]], [0, 1], "same number of rows"),
+        ({}, [[1.0], [2.0], [3.0]], [0, 1, None], "missing values"),
+        ({"metric": "rmse"}, [[1.0], [2.0]], [0, 1], "`metric` must be one of"),
+        ({"time_limit": -1}, [[1.0], [2.0]], [0, 1], "`time_limit` must be"),
+        ({"families": ["xgboost"]}, [[1.0], [2.0]], [0, 1], "`families` must be"),
+        ({"presets": "huge"}, [[1.0], [2.0]], [0, 1], "`presets` must be"),
+    ],
+)
+def test_bad_input_is_refused_before_training(params, X, y, match):
+    with pytest.raises(ValueError, match=match):
+        TabularClassifier(**params).fit(X, y)
+
+
+def test_nan_in_regression_target():
+    with pytest.raises(DataError, match="missing values"):
+        TabularRegressor().fit([[1.0], [2.0]], [1.0, np.nan])
+
+
+def test_resume_continues_the_study_and_refuses_other_data(tmp_path, cancer):
+    X, y = cancer
+    args = dict(time_limit=60, families=["linear"], directory=tmp_path, seed=0)
+    TabularClassifier(**args, max_trials=2).fit(X, y)
+    clf = TabularClassifier(**args, max_trials=3).fit(X, y)
+    assert sorted(clf.leaderboard()["model"]) == [
+        "trial_0_linear", "trial_1_linear", "trial_2_linear",
+    ]  # fmt: skip
+    with pytest.raises(hx.errors.StudyMismatchError, match="other data"):
+        TabularClassifier(**args, max_trials=4).fit(X.iloc[:300], y.iloc[:300])
+
+
+def test_mlflow_tracking_records_run_ids(tmp_path, cancer):
+    X, y = cancer
+    clf = TabularClassifier(
+        time_limit=60, families=["linear"], max_trials=1, tracker="mlflow", directory=tmp_path
+    ).fit(X, y)
+    assert clf.leaderboard()["mlflow_run_id"].notna().all()
