@@ -1,4 +1,4 @@
-"""The ``hyperflax`` command: ``demo``, ``tune CONFIG.yaml``, ``summary``, ``serve PATH``."""
+"""The ``hyperflax`` command: ``demo``, ``tune``, ``summary``, ``serve``, ``automl``."""
 
 from __future__ import annotations
 
@@ -138,11 +138,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("path", help="a directory written by tuner.export_best or hx.export_model")
     p.add_argument("--port", type=int, default=5001)
     p.add_argument("--host", default="127.0.0.1")
+    p = commands.add_parser("automl", help="fit AutoML on a CSV table and predict another")
+    p.add_argument("train", help="the training table, a CSV file")
+    p.add_argument("--target", required=True, help="the column to predict")
+    p.add_argument("--test", default=None, help="a CSV file to predict")
+    p.add_argument("--output", default=None, help="where to write the predictions CSV")
+    p.add_argument("--id-column", default=None, help="a column copied to the predictions")
+    p.add_argument("--task", default="auto", choices=["auto", "classification", "regression"])
+    p.add_argument("--time-limit", type=float, default=300, help="seconds for the whole fit")
+    p.add_argument("--metric", default=None, help="e.g. log_loss, accuracy, roc_auc, rmse, r2")
+    p.add_argument("--presets", default="medium", choices=["medium", "fast"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model-dir", default="hx_automl_model", help="where the model is saved")
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(args.directory, args.max_epochs, args.seed)
     elif args.command == "tune":
         tune(args.config)
+    elif args.command == "automl":
+        from hyperflax.automl._cli import run
+
+        run(
+            args.train,
+            target=args.target,
+            test=args.test,
+            output=args.output,
+            id_column=args.id_column,
+            task=args.task,
+            time_limit=args.time_limit,
+            metric=args.metric,
+            presets=args.presets,
+            seed=args.seed,
+            model_dir=args.model_dir,
+        )
     elif args.command == "serve":
         serve(args.path, host=args.host, port=args.port)
     else:

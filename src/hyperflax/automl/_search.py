@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax._errors import SearchFailedError, StudyMismatchError, TimeLimitError
 from hyperflax.automl._members import Member, fit_member, load_member, save_member
@@ -23,7 +24,7 @@ from hyperflax.automl._space import NETWORKS, PREPROCESSOR, Preset, portfolio, s
 from hyperflax.automl._tables import Columns
 from hyperflax.automl._task import Deadline, Split, Task
 from hyperflax.search_spaces import HyperParameters
-from hyperflax.tuners import BayesianOptimization, Objective
+from hyperflax.tuners import BayesianOptimization, Objective, TrialPlan
 
 logger = logging.getLogger("hyperflax")
 MIN_CANDIDATE_S = 0.5  # a candidate does not start with less time left than this
@@ -96,8 +97,10 @@ def make_objective(ctx: Context) -> Any:
     def objective(hp: HyperParameters) -> dict[str, float]:
         family, params = sample(hp, ctx.families, ctx.task)
         left = ctx.search_left()
-        if left < (MIN_NETWORK_S if family in NETWORKS else MIN_CANDIDATE_S):
-            raise TimeLimitError(f"{left:.1f} s left: no time for another {family} candidate")
+        if left < MIN_CANDIDATE_S:
+            raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
+        if family in NETWORKS and left < MIN_NETWORK_S:  # a cheaper family may still fit
+            raise optuna.TrialPruned(f"{left:.1f} s left: no time for a {family} network")
         number = hp.trial_number if hp.trial_number is not None else len(ctx.members)
         started = time.monotonic()
         cap = left if ctx.bounded_trials else max(left / 2, min(left, 10.0))
@@ -116,12 +119,32 @@ def make_objective(ctx: Context) -> Any:
         save_member(member, _path(ctx, "members", number))
         ctx.members[number] = member
         score = ctx.metric(ctx.y_val, predictions.astype(np.float64))
-        if ctx.verbose:
-            print(f"[hyperflax.automl] trial {number} {family}: {ctx.metric.name}={score:.5g} "
-                  f"({fit_time:.1f} s)")  # fmt: skip
         return {ctx.metric.name: score, "fit_time": fit_time, "predict_time": predict_time}
 
     return objective
+
+
+class PortfolioSearch(BayesianOptimization):
+    """TPE over one conditional space of model families, after a zero-shot portfolio.
+
+    The portfolio's configurations run first, in order (best expected value first); then the
+    sampler takes over. A resumed study continues where it stopped.
+
+    Args:
+        fn: the candidate objective.
+        portfolio: Optuna parameters of each zero-shot configuration, in the order to run.
+        **options: the arguments of :class:`~hyperflax.tuners.BayesianOptimization`.
+    """
+
+    def __init__(self, fn: Any, *, portfolio: list[dict[str, Any]], **options: Any) -> None:
+        self.portfolio = portfolio
+        super().__init__(fn, **options)
+
+    def next_trial(self, trials: Sequence[FrozenTrial]) -> TrialPlan | None:
+        """The next portfolio configuration, then whatever the sampler proposes."""
+        if len(trials) < len(self.portfolio):
+            return TrialPlan(params=self.portfolio[len(trials)], tags={"portfolio": len(trials)})
+        return super().next_trial(trials)
 
 
 def run_search(
@@ -145,11 +168,12 @@ def run_search(
     """
     objective = Objective(ctx.metric.name, ctx.metric.direction)
     configs = portfolio(ctx.families, ctx.task)
-    tuner = BayesianOptimization(
-        make_objective(ctx), objective=objective, max_trials=max_trials or 10**6,
-        time_limit=max(ctx.search_left(), 1e-3), directory=directory, project_name=project_name,
-        seed=ctx.seed, storage=storage, tracker=tracker, num_initial_points=len(configs) + 5,
-        max_consecutive_failures=5,
+    tuner = PortfolioSearch(
+        make_objective(ctx), portfolio=configs, objective=objective,
+        max_trials=max_trials or 10**6, time_limit=max(ctx.search_left(), 1e-3),
+        directory=directory, project_name=project_name, seed=ctx.seed, storage=storage,
+        tracker=tracker, num_initial_points=len(configs) + 5, max_consecutive_failures=5,
+        verbose=max(0, min(ctx.verbose, 2)),
     )  # fmt: skip
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -168,8 +192,6 @@ def run_search(
         )
     if FINGERPRINT not in study.user_attrs:
         study.set_user_attr(FINGERPRINT, stamp)
-        for config in configs:
-            study.enqueue_trial(config)
     if ctx.search_left() > MIN_CANDIDATE_S:
         tuner.time_limit = ctx.search_left()
         try:
@@ -182,7 +204,8 @@ def run_search(
             f"no candidate model finished within time_limit (the fit ran "
             f"{ctx.deadline.elapsed():.1f} s); raise time_limit"
         )
-    runs = dict(getattr(tuner.tracker, "_trial_runs", {}) or {})
+    run_id = getattr(tuner.tracker, "run_id", lambda number: None)
+    runs = {t.number: run_id(t.number) for t in trials}
     return sorted(trials, key=lambda t: t.number), runs
 
 

@@ -99,6 +99,15 @@ class MLflowTracker(Tracker):
         #: whose points are read back the first time the trial is seen again.
         self._unread: dict[int, list[str]] = {}
 
+    def run_id(self, number: int) -> str | None:
+        """The MLflow run id of trial ``number`` of the current search, or ``None``.
+
+        Example:
+            >>> MLflowTracker("sqlite:///mlflow.db").run_id(0) is None
+            True
+        """
+        return self._trial_runs.get(number)
+
     def on_search_begin(
         self, study: optuna.Study, *, project_dir: pathlib.Path, config: dict[str, Any]
     ) -> None:

@@ -1,0 +1,57 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+import hyperflax as hx
+from hyperflax.automl._cli import infer_task
+from hyperflax.cli import main
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["a", "b", "a"] * 20, "classification"),
+        ([True, False] * 30, "classification"),
+        ([0, 1, 2] * 20, "classification"),
+        (list(np.linspace(0.0, 1.0, 60)), "regression"),
+        (list(range(60)), "regression"),
+    ],
+)
+def test_the_task_is_inferred_from_the_target(values, task):
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_automl_command_fits_prints_saves_and_writes_predictions(tmp_path, capsys):
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    table = x.iloc[:, :6].assign(
+        id=np.arange(len(x)) + 1000, diagnosis=np.where(y == 1, "benign", "malignant")
+    )
+    table.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
+    table.iloc[400:].drop(columns="diagnosis").to_csv(tmp_path / "test.csv", index=False)
+    main([
+        "automl", str(tmp_path / "train.csv"), "--target", "diagnosis",
+        "--test", str(tmp_path / "test.csv"), "--output", str(tmp_path / "pred.csv"),
+        "--id-column", "id", "--time-limit", "20", "--presets", "fast",
+        "--model-dir", str(tmp_path / "model"),
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "classification, log_loss on the held-out split" in out
+    assert "ensemble validation log_loss" in out
+    predictions = pd.read_csv(tmp_path / "pred.csv")
+    assert predictions.columns.tolist() == ["id", "diagnosis"]
+    assert predictions.id.tolist() == table.id.iloc[400:].tolist()
+    assert set(predictions.diagnosis) <= {"benign", "malignant"}
+    truth = table.diagnosis.iloc[400:].to_numpy()
+    assert (predictions.diagnosis.to_numpy() == truth).mean() >= 0.85
+    model = hx.automl.load(tmp_path / "model")
+    test = pd.read_csv(tmp_path / "test.csv").drop(columns="id")
+    assert (model.predict(test) == predictions.diagnosis.to_numpy()).all()
+
+
+def test_automl_command_names_a_missing_target(tmp_path):
+    pd.DataFrame({"a": [1, 2], "b": [3, 4]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(
+        SystemExit, match=r"--target 'y' is not a column of .*columns: \['a', 'b'\]"
+    ):
+        main(["automl", str(tmp_path / "t.csv"), "--target", "y"])
