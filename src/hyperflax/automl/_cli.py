@@ -83,8 +83,8 @@ def run(
     y = labelled[target]
     x = labelled.drop(columns=[c for c in (target, id_column) if c])
     kind = infer_task(y) if task == "auto" else task
-    options = dict(time_limit=time_limit, metric=metric, presets=presets, seed=seed, verbose=1)
-    estimator = (TabularClassifier if kind == "classification" else TabularRegressor)(**options)
+    family = TabularClassifier if kind == "classification" else TabularRegressor
+    estimator = family(time_limit=time_limit, metric=metric, presets=presets, seed=seed, verbose=1)
     estimator.fit(x, y)
     board = estimator.leaderboard()
     columns = ["model", "validation_score", "fit_time", "ensemble_weight"]

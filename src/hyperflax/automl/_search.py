@@ -156,7 +156,7 @@ def run_search(
     storage: Any,
     tracker: Any,
     settings: dict[str, Any],
-) -> tuple[list[optuna.trial.FrozenTrial], dict[int, str]]:
+) -> tuple[list[optuna.trial.FrozenTrial], dict[int, str | None]]:
     """Runs the portfolio, then TPE, until ``max_trials`` or the time left for the search.
 
     Returns:
