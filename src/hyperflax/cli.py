@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any, NoReturn
 import optuna
 import yaml
 
+from hyperflax import _study_keys as keys
 from hyperflax import tuners
 from hyperflax.search_spaces import HyperParameters, SearchSpace
 from hyperflax.tuners import _results, _study
@@ -72,7 +74,7 @@ def summary(directory: str, project_name: str, storage: str | None, num_trials: 
         study_name=project_name, storage=_study.make_storage(storage, project)
     )
     attrs = study.user_attrs
-    objective = Objective(attrs.get("hx:objective", "value"), attrs.get("hx:direction", "min"))
+    objective = Objective(attrs.get(keys.OBJECTIVE, "value"), attrs.get(keys.DIRECTION, "min"))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     _results.print_summary(study, objective, objective.rank(complete)[:num_trials])
 
@@ -112,6 +114,7 @@ def _with_space(
     if space is None:
         return fn
 
+    @functools.wraps(fn)  # the study is named for fn, not for this wrapper
     def declared(hp: HyperParameters) -> Any:
         space.sample(hp)
         return fn(hp)

@@ -131,7 +131,9 @@ class _Tabular(BaseEstimator):
         )
         return np.sort(train), np.sort(val)
 
-    def _ensemble(self, ctx: _search.Context, trials: list[Any], runs: dict[int, str | None]) -> None:
+    def _ensemble(
+        self, ctx: _search.Context, trials: list[Any], runs: dict[int, str | None]
+    ) -> None:
         metric = ctx.metric
         ranked = sorted(trials, key=lambda t: (metric.sign * t.value, t.number))
         pool = [(t, p) for t in ranked if (p := _search.held_out(ctx, t.number)) is not None]

@@ -10,6 +10,7 @@ with the model runner, and the base class refuses it with a clear message.
 from __future__ import annotations
 
 import abc
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,6 +152,30 @@ class FunctionRunner(Runner):
         epochs = context.plan.epochs
         if epochs is not None and step + 1 >= epochs:
             raise _BudgetReached
+
+
+def searched_name(hypermodel: Any) -> str:
+    """What a search searches, as a folder-safe name: the script or module, then the function.
+
+    A plain function is named by its own name; a HyperModel by its build function, or by its
+    class when it is a subclass. The name is the default ``project_name`` and is stored with
+    the study, so a different search never resumes it by accident.
+
+    Example:
+        >>> def objective(hp):
+        ...     return 0.0
+        >>> searched_name(objective).endswith("objective")
+        True
+    """
+    target = getattr(hypermodel, "build_model", None) or hypermodel
+    if not callable(target) or not hasattr(target, "__qualname__"):
+        target = type(target)
+    module = getattr(target, "__module__", None) or "interactive"
+    if module == "__main__":
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        module = Path(main_file).stem if main_file else "interactive"
+    name = f"{module}.{target.__qualname__}".replace(".<locals>", "")
+    return re.sub(r"[^A-Za-z0-9_.-]+", "", name.replace("<lambda>", "lambda")) or "search"
 
 
 def make_runner(hypermodel: Any, project_dir: Path, seed: int) -> Runner:

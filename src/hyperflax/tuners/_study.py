@@ -28,6 +28,7 @@ from hyperflax._study_keys import (
     OWNER,
     PLAN,
     RETRY_OF,
+    SEARCHED,
     TUNER,
 )
 from hyperflax.tuners._objective import Objective
@@ -89,20 +90,20 @@ def reset_project(storage: BaseStorage, study_name: str, project: Path) -> None:
     shutil.rmtree(project / "checkpoints", ignore_errors=True)
 
 
-def check_compatible(study: optuna.Study, objective: Objective, tuner: str) -> None:
-    """Refuse to resume a study made for another objective or tuner."""
+def check_compatible(study: optuna.Study, objective: Objective, tuner: str, searched: str) -> None:
+    """Refuse to resume a study made for another objective, tuner or searched function."""
     attrs = study.user_attrs
     want = {OBJECTIVE: objective.name, DIRECTION: objective.direction, TUNER: tuner}
-    if not attrs.get(TUNER):
-        for key, value in want.items():
-            study.set_user_attr(key, value)
-        return
+    want[SEARCHED] = searched
     for key, value in want.items():
-        if attrs.get(key) != value:
+        if attrs.get(key) is None:  # a new study (or one made before the key existed)
+            study.set_user_attr(key, value)
+        elif attrs[key] != value:
             raise ValueError(
                 f"study {study.study_name!r} was created with {key.removeprefix('hx:')}="
-                f"{attrs.get(key)!r}, not {value!r}; pass overwrite=True to start afresh or use "
-                f"another project_name"
+                f"{attrs[key]!r}, not {value!r}: it belongs to another search. Pass another "
+                f"project_name (or directory) for this one, or overwrite=True to delete that "
+                f"study and start afresh"
             )
 
 

@@ -23,7 +23,7 @@ from hyperflax.tuners._objective import Objective, as_objective
 from hyperflax.tuners._plan import TrialPlan
 from hyperflax.tuners._progress import ProgressReporter
 from hyperflax.tuners._pruners import make_pruner
-from hyperflax.tuners._runner import SearchArgs, make_runner
+from hyperflax.tuners._runner import SearchArgs, make_runner, searched_name
 from hyperflax.tuners._tracking import GuardedTracker
 
 logger = logging.getLogger("hyperflax")
@@ -36,7 +36,7 @@ class TunerOptions(TypedDict, total=False):
     max_trials: int | None
     time_limit: float | None
     directory: str | os.PathLike[str]
-    project_name: str
+    project_name: str | None
     overwrite: bool
     seed: int | None
     storage: str | BaseStorage | None
@@ -66,7 +66,9 @@ class Tuner:
             resumed search counts the trials already there.
         time_limit: seconds after which no new trial starts.
         directory: parent folder of the project directory.
-        project_name: the project directory's name and the study's name.
+        project_name: the project directory's name and the study's name; by default the
+            name of what is searched (e.g. ``train.objective`` for a function ``objective``
+            in ``train.py``), so two different searches never share a study by accident.
         overwrite: delete an existing study of that name and start afresh.
         seed: makes the sequence of configurations reproducible.
         storage: an Optuna storage URL (``sqlite:///``, ``postgresql://``, ``journal:///f.log``)
@@ -99,7 +101,7 @@ class Tuner:
         max_trials: int | None = None,
         time_limit: float | None = None,
         directory: str | os.PathLike[str] = "hx_runs",
-        project_name: str = "hyperflax",
+        project_name: str | None = None,
         overwrite: bool = False,
         seed: int | None = None,
         storage: str | BaseStorage | None = None,
@@ -115,6 +117,8 @@ class Tuner:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         if time_limit is not None and not (isinstance(time_limit, int | float) and time_limit > 0):
             raise ValueError(f"time_limit must be a number of seconds > 0, got {time_limit!r}")
+        searched = searched_name(hypermodel)
+        project_name = searched if project_name is None else project_name
         if not isinstance(project_name, str) or not project_name or os.sep in project_name:
             raise ValueError(f"project_name must be a plain folder name, got {project_name!r}")
         if tracker is not None and tracker != "mlflow" and not isinstance(tracker, Tracker):
@@ -124,6 +128,7 @@ class Tuner:
         if storage is not None and not isinstance(storage, str | BaseStorage):
             raise TypeError(f"storage must be a URL str or an Optuna storage, got {storage!r}")
         self.hypermodel = hypermodel
+        self.searched = searched
         self.objective = as_objective(objective)
         self.max_trials = self.default_max_trials if max_trials is None else max_trials
         self.time_limit = time_limit
@@ -213,7 +218,7 @@ class Tuner:
                 load_if_exists=True,
             )
         )
-        _study.check_compatible(study, self.objective, type(self).__name__)
+        _study.check_compatible(study, self.objective, type(self).__name__, self.searched)
         return study
 
     # -- searching ---------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""Project names: what is searched names the study, and another search never resumes it."""
+
+import pytest
+
+import hyperflax as hx
+
+MIN = hx.Objective("value", "min")
+
+
+def first(hp):
+    return hp.Float("x", 0.0, 1.0)
+
+
+def second(hp):
+    return hp.Int("n", 0, 9) / 10
+
+
+def test_the_default_project_is_named_for_the_searched_function(tmp_path):
+    a = hx.tuners.RandomSearch(first, objective=MIN, directory=tmp_path, tracker=None)
+    b = hx.tuners.RandomSearch(second, objective=MIN, directory=tmp_path, tracker=None)
+    assert a.project_name == "tests.tuners.test_project.first"
+    assert b.project_name == "tests.tuners.test_project.second"
+    a.search()
+    b.search()  # its own study: the first one's 10 trials do not count here
+    assert len(b.study.trials) == 10
+    assert set(b.trials_dataframe().columns) >= {"params_n"}
+    assert "params_n" not in a.trials_dataframe().columns
+
+
+def test_a_hypermodel_project_is_named_for_its_build_function():
+    def build(hp, rngs):
+        raise AssertionError("not built")
+
+    tuner = hx.tuners.RandomSearch(hx.HyperModel(build), tracker=None)
+    assert tuner.project_name.endswith(
+        "test_a_hypermodel_project_is_named_for_its_build_function.build"
+    )
+
+
+def test_another_search_in_the_same_project_is_refused_with_the_fix(tmp_path):
+    hx.tuners.RandomSearch(
+        first, objective=MIN, directory=tmp_path, project_name="shared", max_trials=2, tracker=None
+    ).search()
+    other = hx.tuners.RandomSearch(
+        second, objective=MIN, directory=tmp_path, project_name="shared", tracker=None
+    )
+    expected = r"searched='tests.tuners.test_project.first'.*another project_name.*overwrite=True"
+    with pytest.raises(ValueError, match=expected):
+        other.search()
+
+
+def test_a_resumed_search_says_so(tmp_path, capsys):
+    def make(max_trials):
+        return hx.tuners.RandomSearch(
+            first, objective=MIN, directory=tmp_path, max_trials=max_trials, tracker=None
+        )
+
+    make(3).search()
+    assert "searching tests.tuners.test_project.first" in capsys.readouterr().out
+    make(4).search()
+    out = capsys.readouterr().out
+    assert "resuming study tests.tuners.test_project.first" in out and "3 trials done" in out
+    assert out.count("\ntrial ") + out.startswith("trial ") == 1
+
+
+def test_verbose_zero_prints_nothing_and_bad_verbose_is_refused(tmp_path, capsys):
+    hx.tuners.RandomSearch(
+        first, objective=MIN, directory=tmp_path, max_trials=2, tracker=None, verbose=0
+    ).search()
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="verbose must be 0, 1 or 2, got 3"):
+        hx.tuners.RandomSearch(first, objective=MIN, verbose=3)
+
+
+def test_progress_lines_show_state_value_params_best_and_eta(tmp_path, capsys):
+    def fn(hp):
+        x = hp.Float("x", 0.0, 1.0)
+        if hp.trial_number == 1:
+            raise RuntimeError("boom")
+        return x
+
+    hx.tuners.RandomSearch(
+        fn, objective=MIN, directory=tmp_path, max_trials=3, seed=0, tracker=None,
+        max_consecutive_failures=3,
+    ).search()  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    trial_lines = [line for line in lines if line.startswith("trial ")]
+    assert len(trial_lines) == 4
+    assert "complete value=" in trial_lines[0] and "x=" in trial_lines[0]
+    assert "| best " in trial_lines[0] and "| 1/3 |" in trial_lines[0] and "ETA" in trial_lines[0]
+    assert (
+        "failed" in trial_lines[1]
+        and "RuntimeError: boom" in lines[lines.index(trial_lines[1]) + 1]
+    )
+    assert lines[-1].startswith("search done in") and "3 complete, 1 fail" in lines[-1]
