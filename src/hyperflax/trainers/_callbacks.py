@@ -11,7 +11,8 @@ import numpy as np
 from flax import nnx
 
 from hyperflax._directions import infer_direction
-from hyperflax.trainers._state import assign_model_arrays, model_arrays, write_npz
+from hyperflax._npz import write_npz
+from hyperflax.trainers._state import assign_model_arrays, model_arrays
 
 if TYPE_CHECKING:
     from hyperflax.trainers._trainer import Trainer
