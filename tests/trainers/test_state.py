@@ -1,4 +1,5 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
@@ -52,3 +53,18 @@ def test_weights_round_trip_includes_non_param_state(tmp_path):
     np.testing.assert_array_equal(target.norms[0].mean[...], np.full(8, 0.5))
     files = np.load(tmp_path / "w.npz", allow_pickle=False).files
     assert any("dropout/rngs/key" in name for name in files)
+
+
+def test_bfloat16_weights_round_trip(tmp_path):
+    source = nnx.Linear(2, 3, param_dtype=jnp.bfloat16, rngs=nnx.Rngs(0))
+    save_weights(source, tmp_path / "w.npz")
+    target = nnx.Linear(2, 3, param_dtype=jnp.bfloat16, rngs=nnx.Rngs(1))
+    load_weights(target, tmp_path / "w.npz")
+    assert target.kernel[...].dtype == jnp.bfloat16
+    np.testing.assert_array_equal(target.kernel[...], source.kernel[...])
+
+
+def test_weights_load_without_unpickling(tmp_path):
+    np.savez(tmp_path / "w.npz", **{"model/kernel/value": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ValueError, match="allow_pickle=False"):
+        load_weights(nnx.Linear(2, 3, rngs=nnx.Rngs(0)), tmp_path / "w.npz")

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from hyperflax.export._arrays import PREPROCESSING_PREFIX, save_arrays, weight_key
+from hyperflax._npz import write_npz
+from hyperflax.export._arrays import PREPROCESSING_PREFIX, weight_key
 from hyperflax.export._atomic import RESULT, atomic_directory
 from hyperflax.export._manifest import (
     ARRAYS_FILE,
@@ -100,7 +101,7 @@ def _write_core(
     arrays = {weight_key(i): w for i, w in enumerate(program.weights)}
     if scaler is not None:
         arrays |= {PREPROCESSING_PREFIX + k: v for k, v in scaler.arrays.items()}
-    save_arrays(directory / ARRAYS_FILE, arrays)
+    write_npz(directory / ARRAYS_FILE, arrays)
     shutil.copyfile(Path(__file__).with_name("_pyfunc_model.py"), directory / PYFUNC_FILE)
     write_manifest(directory, manifest)
 

@@ -6,6 +6,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from hyperflax._npz import is_prng_key
 from hyperflax.export._manifest import TensorSpec
 
 PLATFORMS = ("cpu", "cuda")
@@ -23,10 +24,6 @@ class ExportedProgram:
     weight_names: list[str]
     input_spec: TensorSpec
     output_spec: TensorSpec
-
-
-def _is_key(leaf: Any) -> bool:
-    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
 def _name(path: jax.tree_util.KeyPath) -> str:
@@ -57,7 +54,7 @@ def lower_model(model: Any, example_input: np.ndarray) -> ExportedProgram:
         raise TypeError(f"model must be a flax.nnx.Module, got {type(model).__name__}")
     graphdef, state = nnx.split(model)
     leaves_with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
-    is_key = [_is_key(leaf) for _, leaf in leaves_with_paths]
+    is_key = [is_prng_key(leaf) for _, leaf in leaves_with_paths]
     keys = [leaf for (_, leaf), key in zip(leaves_with_paths, is_key, strict=True) if key]
     weighted = [
         (p, leaf) for (p, leaf), key in zip(leaves_with_paths, is_key, strict=True) if not key

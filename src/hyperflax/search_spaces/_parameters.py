@@ -1,4 +1,4 @@
-"""Typed parameter definitions: validation, defaults, Optuna distributions and grids."""
+"""Typed parameter definitions: validation, defaults and grids."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
-
-import optuna.distributions as od
 
 from hyperflax._errors import SearchSpaceError
 
@@ -73,10 +71,6 @@ class Int:
                 value,
             )
 
-    def distribution(self) -> od.BaseDistribution:
-        """The equivalent Optuna distribution."""
-        return od.IntDistribution(self.low, self.high, log=self.log, step=self.step)
-
     def grid(self) -> list[Any]:
         """Every value, in increasing order."""
         return list(range(self.low, self.high + 1, self.step))
@@ -125,10 +119,6 @@ class Float:
         if not (_is_number(value) and self.low <= value <= self.high):
             raise _fail(self.name, f"{what} must be a number in [{self.low}, {self.high}]", value)
 
-    def distribution(self) -> od.BaseDistribution:
-        """The equivalent Optuna distribution."""
-        return od.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-
     def grid(self) -> list[Any]:
         """Every value on the step grid; a float range without a step has no grid."""
         if self.step is None:
@@ -174,10 +164,6 @@ class Choice:
         """Raise :class:`SearchSpaceError` unless ``value`` is one of the choices."""
         if not any(type(value) is type(v) and value == v for v in self.values):
             raise _fail(self.name, f"{what} must be one of {list(self.values)}", value)
-
-    def distribution(self) -> od.BaseDistribution:
-        """The equivalent Optuna distribution."""
-        return od.CategoricalDistribution(self.values)
 
     def grid(self) -> list[Any]:
         """Every choice, in the given order."""

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from flax import nnx
 
-from hyperflax.trainers._state import assign_model_arrays, model_arrays, write_npz
+from hyperflax._directions import infer_direction
+from hyperflax._npz import write_npz
+from hyperflax.trainers._state import assign_model_arrays, model_arrays
 
 if TYPE_CHECKING:
     from hyperflax.trainers._trainer import Trainer
 
 Mode = Literal["auto", "min", "max"]
-_MIN_HINTS = ("loss", "error", "mse", "mae")
-_MAX_HINTS = ("accuracy", "auc", "r2", "f1")
 
 
 @dataclasses.dataclass
@@ -80,11 +80,9 @@ def resolve_mode(monitor: str, mode: Mode) -> Literal["min", "max"]:
         return mode
     if mode != "auto":
         raise ValueError(f"`mode` must be 'auto', 'min' or 'max', got {mode!r}")
-    name = monitor.lower()
-    if any(hint in name for hint in _MIN_HINTS):
-        return "min"
-    if any(hint in name for hint in _MAX_HINTS):
-        return "max"
+    direction = infer_direction(monitor)
+    if direction is not None:
+        return direction
     raise ValueError(f"cannot infer `mode` for monitor {monitor!r}: pass mode='min' or 'max'")
 
 

@@ -1,9 +1,8 @@
-"""Pickle-free state files: pytrees as named NumPy arrays in ``.npz``, written atomically."""
+"""Pickle-free state files: pytrees as named NumPy arrays in ``.npz`` (see ``hyperflax._npz``)."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import jax
@@ -11,16 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from hyperflax._npz import as_dtype, is_prng_key, read_npz, write_npz
+
 
 def _key_name(entry: Any) -> str:
     for attribute in ("key", "name", "idx"):
         if hasattr(entry, attribute):
             return str(getattr(entry, attribute))
     return str(entry)
-
-
-def _is_prng_key(leaf: Any) -> bool:
-    return hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
 def tree_to_arrays(tree: Any, prefix: str) -> dict[str, np.ndarray]:
@@ -34,7 +31,7 @@ def tree_to_arrays(tree: Any, prefix: str) -> dict[str, np.ndarray]:
     arrays = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         name = "/".join([prefix, *(_key_name(entry) for entry in path)])
-        arrays[name] = np.asarray(jax.random.key_data(leaf) if _is_prng_key(leaf) else leaf)
+        arrays[name] = np.asarray(jax.random.key_data(leaf) if is_prng_key(leaf) else leaf)
     return arrays
 
 
@@ -50,7 +47,11 @@ def arrays_to_tree(template: Any, arrays: dict[str, np.ndarray], prefix: str) ->
         [1.0, 1.0]
     """
     expected = tree_to_arrays(template, prefix)
-    stored = {name: value for name, value in arrays.items() if name.startswith(prefix + "/")}
+    stored = {
+        name: as_dtype(value, expected[name].dtype) if name in expected else value
+        for name, value in arrays.items()
+        if name.startswith(prefix + "/")
+    }
     missing, unexpected = sorted(expected.keys() - stored), sorted(stored.keys() - expected)
     mismatched = [
         f"{name}: expected {want.shape} {want.dtype}, got {stored[name].shape} {stored[name].dtype}"
@@ -66,7 +67,7 @@ def arrays_to_tree(template: Any, arrays: dict[str, np.ndarray], prefix: str) ->
     leaves, treedef = jax.tree_util.tree_flatten(template)
     restored = [
         jax.random.wrap_key_data(jnp.asarray(stored[name]), impl=jax.random.key_impl(leaf))
-        if _is_prng_key(leaf)
+        if is_prng_key(leaf)
         else jax.numpy.asarray(stored[name])
         for name, leaf in zip(expected, leaves, strict=True)
     ]
@@ -95,36 +96,6 @@ def assign_model_arrays(model: nnx.Module, arrays: dict[str, np.ndarray]) -> Non
         True
     """
     nnx.update(model, arrays_to_tree(nnx.state(model), arrays, "model"))
-
-
-def write_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
-    """Writes ``arrays`` to ``path`` atomically: a temporary file, then ``os.replace``.
-
-    Example:
-        >>> import numpy as np
-        >>> write_npz("weights.npz", {"w": np.zeros(2)})  # doctest: +SKIP
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)  # type: ignore[arg-type]  # numpy's stub types kwds as bool
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
-def read_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Reads every array of an ``.npz`` file without unpickling anything.
-
-    Example:
-        >>> read_npz("weights.npz")  # doctest: +SKIP
-    """
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}
 
 
 def save_weights(model: nnx.Module, path: str | os.PathLike[str]) -> None:

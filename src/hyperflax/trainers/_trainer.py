@@ -13,18 +13,13 @@ import optax
 from flax import nnx
 
 from hyperflax._errors import NonFiniteLossError
+from hyperflax._npz import read_npz, write_npz
 from hyperflax.trainers import _validation as check
 from hyperflax.trainers._callbacks import Callback, History
 from hyperflax.trainers._losses import LossFn, cross_entropy, resolve_loss
 from hyperflax.trainers._metrics import MetricFn, resolve_metrics
 from hyperflax.trainers._programs import OptimizerKey, ProgramConfig
-from hyperflax.trainers._state import (
-    arrays_to_tree,
-    model_arrays,
-    read_npz,
-    tree_to_arrays,
-    write_npz,
-)
+from hyperflax.trainers._state import arrays_to_tree, model_arrays, tree_to_arrays
 from hyperflax.trainers._strategies import STRATEGIES
 
 _PRECISIONS = ("float32", "bfloat16")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from optuna.trial import FrozenTrial
 
-_MINIMIZED = ("loss", "error", "mse", "mae", "rmse", "mape", "regret", "cost")
-_MAXIMIZED = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "score")
+from hyperflax._directions import infer_direction
+
 _DIRECTIONS = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
 
 
@@ -100,11 +99,9 @@ def as_objective(objective: str | Objective) -> Objective:
         return objective
     if not isinstance(objective, str) or not objective:
         raise ValueError(f"objective must be a metric name or hx.Objective, got {objective!r}")
-    words = set(re.split(r"[^a-z0-9]+", objective.lower()))
-    if words & set(_MINIMIZED):
-        return Objective(objective, "minimize")
-    if words & set(_MAXIMIZED):
-        return Objective(objective, "maximize")
+    direction = infer_direction(objective)
+    if direction is not None:
+        return Objective(objective, direction)
     raise ValueError(
         f"objective {objective!r} has no known direction; pass "
         f"hx.Objective({objective!r}, 'min') or hx.Objective({objective!r}, 'max')"
