@@ -16,8 +16,7 @@ import yaml
 from hyperflax import _study_keys as keys
 from hyperflax import tuners
 from hyperflax.search_spaces import HyperParameters, SearchSpace
-from hyperflax.tuners import _results, _study
-from hyperflax.tuners._objective import Objective
+from hyperflax.tuners import Objective, _results, _study
 
 _TUNERS: dict[str, type[tuners.Tuner]] = {
     "random": tuners.RandomSearch,

@@ -18,8 +18,13 @@ from flax import nnx
 
 from hyperflax.automl._task import Split, Task
 from hyperflax.models import MLP, RealMLP, TabM
-from hyperflax.trainers import Callback, EarlyStopping, Trainer
-from hyperflax.trainers._state import assign_model_arrays, model_arrays
+from hyperflax.trainers import (
+    Callback,
+    EarlyStopping,
+    Trainer,
+    assign_model_arrays,
+    model_arrays,
+)
 
 CAPACITY = {"mlp": (256, 4), "realmlp": (256, 3), "tabm": (256, 3)}  # (max_width, max_depth)
 TABM_K = 8

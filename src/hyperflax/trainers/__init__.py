@@ -18,7 +18,9 @@ from hyperflax.trainers._compilation import CompilationCounter as CompilationCou
 from hyperflax.trainers._compilation import enable_compilation_cache as enable_compilation_cache
 from hyperflax.trainers._losses import LOSSES as LOSSES
 from hyperflax.trainers._metrics import METRICS as METRICS
+from hyperflax.trainers._state import assign_model_arrays as assign_model_arrays
 from hyperflax.trainers._state import load_weights as load_weights
+from hyperflax.trainers._state import model_arrays as model_arrays
 from hyperflax.trainers._state import save_weights as save_weights
 from hyperflax.trainers._trainer import Trainer as Trainer
 from hyperflax.trainers._validation import split_validation as split_validation
@@ -34,8 +36,10 @@ __all__ = [
     "History",
     "NonFiniteLossError",
     "Trainer",
+    "assign_model_arrays",
     "enable_compilation_cache",
     "load_weights",
+    "model_arrays",
     "save_weights",
     "split_validation",
 ]
