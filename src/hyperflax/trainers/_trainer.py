@@ -199,6 +199,23 @@ class Trainer:
             callback.on_train_end(self)
         return history
 
+    def check_data(self, x: Any, y: Any) -> None:
+        """Run every check ``fit`` runs on ``(x, y)``, without compiling or training anything.
+
+        The model is traced abstractly on one sample, so a feature shape it cannot take, or
+        labels that do not suit the loss, raise here with the fix.
+
+        Raises:
+            DataError: on invalid data, naming the argument, the rule and the value.
+
+        Example:
+            >>> trainer.check_data(x_train, y_train)  # doctest: +SKIP
+        """
+        x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
+        check.check_pair(x, y)
+        graphdef, params, rest = self._split(train=False)
+        self._check_model_fits(graphdef, (params, rest), x, y)
+
     def evaluate(self, x: Any, y: Any, *, batch_size: int) -> dict[str, float]:
         """Loss and metrics over every sample of ``(x, y)`` exactly once.
 

@@ -32,7 +32,15 @@ def _as_array(value: Any, name: str) -> np.ndarray:
     if array.dtype == np.int64:
         return array.astype(np.int32)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise DataError(f"`{name}` must hold numbers, got dtype {array.dtype}")
+        raise DataError(
+            f"`{name}` must hold numbers, got dtype {array.dtype}"
+            + (
+                "; encode text labels as integers (sklearn.preprocessing.LabelEncoder), or use "
+                "hx.automl.TabularClassifier, which takes them as they are"
+                if name.endswith("y") or name.endswith("[1]")
+                else ""
+            )
+        )
     return array
 
 
@@ -183,6 +191,27 @@ def output_shape(graphdef: nnx.GraphDef[Any], state: tuple[Any, Any], x: Data) -
     return tuple(out.shape)
 
 
+def label_fix(y: np.ndarray, name: str = "y") -> str:
+    """How to turn the labels a user has into the class ids ``cross_entropy`` needs.
+
+    Example:
+        >>> import numpy as np
+        >>> label_fix(np.eye(3)[[0, 2]])
+        '; these look one-hot: pass y.argmax(axis=1)'
+    """
+    if y.ndim == 2 and y.shape[1] == 1:
+        return f"; pass {name}.ravel() (a column of labels)"
+    if y.ndim == 2 and ((y == 0) | (y == 1)).all() and (y.sum(axis=1) == 1).all():
+        return f"; these look one-hot: pass {name}.argmax(axis=1)"
+    if y.ndim == 1 and y.dtype == np.bool_:
+        return f"; pass {name}.astype(int) (False -> 0, True -> 1)"
+    if y.ndim == 1 and np.issubdtype(y.dtype, np.floating):
+        if np.array_equal(y, np.round(y)) and y.min() >= 0:
+            return f"; these floats are whole numbers: pass {name}.astype(int)"
+        return "; these look like a regression target: use loss='mse' (or 'mae', 'huber')"
+    return ""
+
+
 def check_class_labels(y: Data, n_classes: int, name: str = "y") -> None:
     """Checks integer labels in ``[0, n_classes)`` for ``cross_entropy``.
 
@@ -198,6 +227,7 @@ def check_class_labels(y: Data, n_classes: int, name: str = "y") -> None:
         shape_dtype = "a dict" if isinstance(y, dict) else f"shape {y.shape} dtype {y.dtype}"
         raise DataError(
             f"`{name}` must be a 1-D integer label array for 'cross_entropy', got {shape_dtype}"
+            f"{'' if isinstance(y, dict) else label_fix(y, name)}"
         )
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= n_classes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Literal
 
 from optuna.trial import FrozenTrial
 
-from hyperflax._directions import infer_direction
+from hyperflax._directions import MAXIMIZED, MINIMIZED, infer_direction
 
 _DIRECTIONS = {"min": "minimize", "minimize": "minimize", "max": "maximize", "maximize": "maximize"}
 
@@ -102,7 +103,10 @@ def as_objective(objective: str | Objective) -> Objective:
     direction = infer_direction(objective)
     if direction is not None:
         return Objective(objective, direction)
+    known = [f"{prefix}{name}" for prefix in ("", "val_") for name in (*MINIMIZED, *MAXIMIZED)]
+    close = difflib.get_close_matches(objective, known, n=1, cutoff=0.75)
+    typo = f"did you mean {close[0]!r}? If not, " if close else ""
     raise ValueError(
-        f"objective {objective!r} has no known direction; pass "
+        f"objective {objective!r} has no known direction; {typo}pass "
         f"hx.Objective({objective!r}, 'min') or hx.Objective({objective!r}, 'max')"
     )

@@ -25,6 +25,7 @@ from hyperflax.trainers import (
     split_validation,
 )
 from hyperflax.tuners._checks import check_int
+from hyperflax.tuners._dry_run import dry_run
 from hyperflax.tuners._hypermodel import HyperModel
 from hyperflax.tuners._objective import Objective
 from hyperflax.tuners._runner import Runner, SearchArgs, TrialContext, TrialOutput
@@ -85,6 +86,7 @@ class ModelRunner(Runner):
         if args.validation_split is not None:
             x, y, validation_data = split_validation(x, y, args.validation_split)
         self._check_objective_is_logged(objective, validation_data)
+        dry_run(self.hypermodel, x, y)
         enable_compilation_cache(self.project_dir / "compile_cache")
         self.data = FitData(x, y, validation_data, epochs, args.batch_size, tuple(args.callbacks))
 
