@@ -48,3 +48,16 @@ def test_the_custom_tuner_example_runs_as_a_script(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "two-stage: best trials by loss (minimize)" in run.stdout
+
+
+def test_the_automl_example_runs_as_a_script(tmp_path):
+    run = subprocess.run(
+        [sys.executable, str(EXAMPLES / "automl_table.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert float(run.stdout.split("test accuracy")[1]) >= 0.92  # as the demo test: 0.944-0.965
+    assert (tmp_path / "breast_cancer_model").is_dir()

@@ -75,3 +75,35 @@ def digits_search(directory: str, max_epochs: int, seed: int = 0) -> float:
         f"{accuracy:.4f}; study in {tuner.project_dir}"
     )
     return accuracy
+
+
+def table_automl(directory: str, seed: int = 0, time_limit: float = 30.0) -> float:
+    """Fit AutoML on scikit-learn's breast-cancer table; print the leaderboard and test scores."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import log_loss
+
+    from hyperflax.automl import TabularClassifier
+
+    x, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, random_state=0, stratify=y
+    )
+    start = time.perf_counter()
+    clf = TabularClassifier(
+        time_limit=time_limit,
+        seed=seed,
+        directory=directory,
+        project_name="breast_cancer",
+        verbose=1,
+    ).fit(x_train, y_train)
+    seconds = time.perf_counter() - start
+    board = clf.leaderboard()
+    print(board[["model", "validation_score", "fit_time", "ensemble_weight"]].head(8).to_string())
+    accuracy = float(clf.score(x_test, y_test))
+    loss = log_loss(y_test, clf.predict_proba(x_test))
+    print(
+        f"AutoML fit {len(board)} candidate models in {seconds:.1f} s "
+        f"(time_limit {time_limit:g} s); ensemble of {int((board.ensemble_weight > 0).sum())}, "
+        f"held-out test accuracy: {accuracy:.4f}; log loss {loss:.4f}"
+    )
+    return accuracy

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperflax._npz import read_npz, write_npz
 from hyperflax.automl import _classic, _skops
 from hyperflax.automl._space import NETWORKS, PREPROCESSOR, Preset
 from hyperflax.automl._task import Split, Task
@@ -82,7 +83,7 @@ def save_member(member: Member, directory: Path) -> None:
     meta: dict[str, Any] = {"trial": member.trial, "family": member.family, "params": member.params}
     if member.family in NETWORKS:
         meta["spec"] = member.model["spec"]
-        np.savez(directory / "weights.npz", **member.model["arrays"])
+        write_npz(directory / "weights.npz", member.model["arrays"])
     else:
         _skops.dump(member.model, directory / "model.skops")
     (directory / "member.json").write_text(json.dumps(meta))
@@ -92,8 +93,7 @@ def load_member(directory: Path) -> Member:
     """Reads a member written by :func:`save_member` (no pickle: skops with trusted types)."""
     meta = json.loads((directory / "member.json").read_text())
     if meta["family"] in NETWORKS:
-        with np.load(directory / "weights.npz", allow_pickle=False) as weights:
-            model: Any = {"spec": meta["spec"], "arrays": dict(weights)}
+        model: Any = {"spec": meta["spec"], "arrays": read_npz(directory / "weights.npz")}
     else:
         model = _skops.load(directory / "model.skops")
     return Member(meta["trial"], meta["family"], meta["params"], model)
