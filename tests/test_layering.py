@@ -22,7 +22,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "src" / "hyperflax"
 # is ``__init__``).
 
 # Leaves: plain modules at the root that import no unit but other leaves; anyone may import them.
-LEAVES = frozenset({"_errors", "_version", "_directions", "_npz", "errors"})
+LEAVES = frozenset({"_errors", "_version", "_directions", "_npz", "_study_keys", "errors"})
 
 # The subpackages, and the subpackages each may import (besides itself and the leaves).
 LIBRARY: dict[str, frozenset[str]] = {
@@ -36,7 +36,7 @@ LIBRARY: dict[str, frozenset[str]] = {
 }
 
 # Entry points at the top: they may import every library unit but automl, and each other.
-ENTRY_POINTS = frozenset({"__init__", "cli", "_demo", "testing"})
+ENTRY_POINTS = frozenset({"__init__", "__main__", "cli", "_demo", "_serve", "testing"})
 
 ALLOWED: dict[str, frozenset[str]] = {
     **{unit: deps | LEAVES for unit, deps in LIBRARY.items()},
@@ -45,11 +45,14 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 # Nothing imports automl but automl itself and these, and these only lazily (inside a function
-# or under TYPE_CHECKING): the package's lazy ``hx.automl`` and the ``hyperflax automl`` command.
-AUTOML_LAZY_IMPORTERS = frozenset({"__init__", "cli"})
+# or under TYPE_CHECKING): the package's lazy ``hx.automl``, the ``hyperflax automl`` command and
+# the demo.
+AUTOML_LAZY_IMPORTERS = frozenset({"__init__", "cli", "_demo"})
 
 # Units that never import JAX, Flax or Optax, not even through another hyperflax module.
-NO_JAX = frozenset({"search_spaces", "tracking", "_errors", "_version", "_directions", "errors"})
+NO_JAX = frozenset(
+    {"search_spaces", "tracking", "_errors", "_version", "_directions", "_study_keys", "errors"}
+)
 JAX = frozenset({"jax", "jaxlib", "flax", "optax"})
 
 
