@@ -19,6 +19,7 @@ RETRY_OF = "hx:retry_of"  # the number of the interrupted trial this one retries
 METRICS = "hx:metrics"  # every metric of the trial's result (best epoch for a model)
 DEVICES = "hx:devices"  # the devices a model trained on
 PLAN = "hx:plan"  # the tuner's TrialPlan for the trial (epochs, continued trial, ...)
+HISTORY = "hx:history"  # every reported step's metrics: {"step": [...], "<metric>": [...]}
 
 #: Trial attributes that describe how hyperflax ran a trial rather than what the user logged.
-BOOKKEEPING = frozenset({OWNER, HEARTBEAT, ERROR, RETRY_OF, METRICS, DEVICES, PLAN})
+BOOKKEEPING = frozenset({OWNER, HEARTBEAT, ERROR, RETRY_OF, METRICS, DEVICES, PLAN, HISTORY})

@@ -4,6 +4,7 @@ import importlib.metadata
 import textwrap
 
 import mlflow
+import optuna
 import pandas
 import pytest
 from mlflow import MlflowClient
@@ -44,6 +45,8 @@ def test_default_store_records_study_as_parent_and_trials_as_nested_runs(
     assert parent.info.status == "FINISHED"
     assert parent.data.params["tuner"] == "RandomSearch"
     assert parent.data.params["seed"] == "0"
+    assert parent.data.metrics["best/value"] == pytest.approx(study.best_value)
+    assert parent.data.tags["hyperflax.best_trial"] == str(study.best_trial.number)
     runs = trial_runs(client, experiment.experiment_id, parent.info.run_id)
     assert sorted(runs) == [0, 1, 2, 3]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_uri(project / "mlflow.db"))
@@ -74,6 +77,7 @@ def test_default_store_records_study_as_parent_and_trials_as_nested_runs(
     assert [runs[n].info.status for n in range(4)] == ["FINISHED"] * 3 + ["FAILED"]
     assert runs[0].data.metrics["objective/val_accuracy"] == pytest.approx(0.8)
     assert runs[0].data.metrics["final/val_accuracy"] == pytest.approx(0.8)
+    assert runs[0].data.metrics["best/val_accuracy"] == pytest.approx(0.8)
     assert "objective/val_accuracy" not in runs[3].data.metrics  # a pruned trial has a value
     assert runs[3].data.tags["hyperflax.error"] == "ValueError: boom"
     assert "hyperflax.error" not in runs[0].data.tags
@@ -178,3 +182,15 @@ def test_search_end_logs_results_plots_and_registers_the_best_model(tmp_path, pr
     (model_version,) = client.search_model_versions("name = 'm'")
     assert model_version.run_id == run_id
     assert model_version.source.endswith("/best_model")
+
+
+def test_final_metrics_are_the_last_epoch_and_best_metrics_the_best_one():
+    from hyperflax.tracking._records import trial_metrics
+
+    trial = optuna.trial.create_trial(
+        value=0.2, user_attrs={"hx:metrics": {"loss": 0.3, "val_loss": 0.2}}
+    )
+    history = {"epoch": [0, 1, 2], "loss": [0.5, 0.3, 0.1], "val_loss": [0.4, 0.2, 0.6]}
+    metrics = {name: value for name, value, _ in trial_metrics(trial, history, "val_loss")}
+    assert metrics["final/val_loss"] == 0.6 and metrics["best/val_loss"] == 0.2
+    assert metrics["final/loss"] == 0.1 and metrics["objective/val_loss"] == 0.2

@@ -322,11 +322,24 @@ class MLflowTracker(Tracker):
             plots.mkdir()
             if save_plots(study, plots):
                 client.log_artifacts(run_id, str(plots), "plots")
+        best = _best_trial(study)
+        if best is not None:
+            objective = study.user_attrs.get(keys.OBJECTIVE) or "value"
+            client.log_metric(run_id, f"best/{objective}", float(best.value or 0.0))
+            client.set_tag(run_id, "hyperflax.best_trial", str(best.number))
         if best_model_dir is not None:
             client.log_artifacts(run_id, str(best_model_dir), "best_model")
             if self.register_as:
                 _register(client, self.register_as, run_id)
         client.set_terminated(run_id, "FINISHED")
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The study's best complete trial, or None when there is none."""
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
 
 
 def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:

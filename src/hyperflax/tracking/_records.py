@@ -95,7 +95,8 @@ def trial_metrics(
 
     - per-epoch ``history`` under its own names, at step ``history["epoch"][i]`` (else ``i``);
       without a history, the trial's intermediate values as metric ``objective`` at their step;
-    - the final metrics (user attribute ``hx:metrics``) as ``final/<name>`` at step 0;
+    - a model's last epoch as ``final/<name>`` and its best epoch (user attribute ``hx:metrics``)
+      as ``best/<name>``; a plain function's returned metrics as ``final/<name>``; at step 0;
     - the objective value, when the trial has one, as ``objective/<objective>`` at step 0.
 
     Example:
@@ -113,7 +114,12 @@ def trial_metrics(
         for name, values in history.items():
             if name != "epoch":
                 records += [(name, float(v), int(s)) for s, v in zip(steps, values, strict=False)]
-    final = trial.user_attrs.get(keys.METRICS) or {}
+    result = trial.user_attrs.get(keys.METRICS) or {}
+    if history is None:
+        final = result
+    else:
+        final = {name: values[-1] for name, values in history.items() if name != "epoch" and values}
+        records += [(f"best/{name}", float(value), 0) for name, value in result.items()]
     records += [(f"final/{name}", float(value), 0) for name, value in final.items()]
     if trial.value is not None:
         records.append((f"objective/{objective}", float(trial.value), 0))

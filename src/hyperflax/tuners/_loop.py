@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -88,13 +88,15 @@ def _run_trial(
     trial.set_user_attr(keys.OWNER, _study.owner_tag())  # first, so a crash is recoverable
     context = TrialContext(trial.number, TrialPlan.from_attrs(trial.user_attrs), tuner.objective)
     runner, objective = tuner.runner, tuner.objective
+    steps: dict[int, dict[str, float]] = {}
 
     def report(value: TrialResult, step: int) -> None:
         current = objective.value_of(value)
         trial.report(current, step)
         metrics = dict(value) if isinstance(value, Mapping) else {objective.name: current}
+        steps[step] = {name: float(v) for name, v in metrics.items()}
         tracker.trial_metrics(study, trial.number, metrics, step)
-        runner.on_report(current, step, context)
+        runner.on_report(metrics, current, step, context)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned after step {step}")
 
@@ -113,8 +115,10 @@ def _run_trial(
             raise FloatingPointError(f"objective {objective.name!r} is {value}")
         if isinstance(output.result, Mapping):
             trial.set_user_attr(keys.METRICS, {k: float(v) for k, v in output.result.items()})
+        _keep_history(trial, steps)
         frozen = study.tell(trial, value)
     except optuna.TrialPruned:
+        _keep_history(trial, steps)
         frozen = study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt:
         _study.fail_and_retry(
@@ -124,6 +128,7 @@ def _run_trial(
     except Exception as exc:
         error = exc
         trial.set_user_attr(keys.ERROR, f"{type(exc).__name__}: {exc}")
+        _keep_history(trial, steps)
         frozen = study.tell(trial, state=TrialState.FAIL)
         if not isinstance(exc, FatalError):
             logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
@@ -131,3 +136,15 @@ def _run_trial(
     if isinstance(error, FatalError):
         raise error
     return error
+
+
+def _keep_history(trial: optuna.Trial, steps: dict[int, dict[str, float]]) -> None:
+    """Store every reported step's metrics with the trial, as columns (``hx:history``)."""
+    if not steps:
+        return
+    names = list(dict.fromkeys(name for metrics in steps.values() for name in metrics))
+    ordered = sorted(steps)
+    history: dict[str, list[Any]] = {"step": ordered}
+    for name in names:
+        history[name] = [steps[s].get(name) for s in ordered]
+    trial.set_user_attr(keys.HISTORY, history)

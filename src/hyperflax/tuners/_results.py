@@ -7,11 +7,17 @@ from typing import Any
 
 import optuna
 import pandas as pd
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
-from hyperflax._study_keys import ERROR, METRICS
+from hyperflax._study_keys import ERROR, HISTORY, METRICS
 from hyperflax.tuners._objective import Objective
 from hyperflax.tuners._plan import TrialPlan
 
@@ -22,11 +28,10 @@ _STATE_WORDS = {
     TrialState.RUNNING: "running",
     TrialState.WAITING: "queued",
 }
-_SHOWN_ATTRS = {ERROR: "error", METRICS: "metrics"}
 
 
 def trials_dataframe(study: optuna.Study, objective: Objective) -> pd.DataFrame:
-    """One row per trial: number, state, objective value, duration, params, budget, error."""
+    """One row per trial: number, state, value, duration, params, budget, error, metrics."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         row: dict[str, Any] = {
@@ -37,7 +42,8 @@ def trials_dataframe(study: optuna.Study, objective: Objective) -> pd.DataFrame:
         }
         row.update({f"params_{k}": v for k, v in t.params.items()})
         row["budget"] = TrialPlan.of(t).epochs
-        row.update({shown: t.user_attrs.get(key) for key, shown in _SHOWN_ATTRS.items()})
+        row["error"] = t.user_attrs.get(ERROR)
+        row.update({f"metrics_{k}": v for k, v in (t.user_attrs.get(METRICS) or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -71,3 +77,44 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def space_summary(study: optuna.Study, console: Console | None = None) -> None:
+    """Print every hyperparameter the study's trials asked for: its kind and range or choices."""
+    console = console or Console(width=max(Console().width, 120))
+    space: dict[str, BaseDistribution] = {}
+    for t in study.get_trials(deepcopy=False):
+        for name, distribution in t.distributions.items():
+            space.setdefault(name, distribution)
+    console.print(f"{study.study_name}: {len(space)} hyperparameters seen in its trials")
+    table = Table()
+    for column in ("name", "kind", "values", "scale"):
+        table.add_column(column)
+    for name, d in space.items():
+        if isinstance(d, CategoricalDistribution):
+            table.add_row(name, "choice", ", ".join(map(str, d.choices)), "")
+            continue
+        assert isinstance(d, IntDistribution | FloatDistribution), d
+        kind = "int" if isinstance(d, IntDistribution) else "float"
+        step = d.step
+        values = f"[{_fmt(d.low)}, {_fmt(d.high)}]" + (f" step {_fmt(step)}" if step else "")
+        table.add_row(name, kind, values, "log" if d.log else "linear")
+    console.print(table)
+
+
+def history(trials: dict[int, FrozenTrial], number: int) -> pd.DataFrame:
+    """Trial ``number``'s reported steps, preceded by those of the trials it continues."""
+    lineage = []
+    current: int | None = number
+    while current is not None and current in trials:
+        lineage.append(trials[current])
+        current = TrialPlan.of(trials[current]).continues
+    frames = []
+    for t in reversed(lineage):
+        steps = t.user_attrs.get(HISTORY)
+        if steps:
+            frames.append(pd.DataFrame(steps).assign(trial=t.number))
+    if not frames:
+        return pd.DataFrame(columns=["step", "trial"])
+    joined = pd.concat(frames, ignore_index=True)
+    return joined.drop_duplicates("step", keep="last").reset_index(drop=True)

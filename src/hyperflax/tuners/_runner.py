@@ -79,8 +79,17 @@ class Runner(abc.ABC):
     def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
         """Run one trial with the hyperparameters ``hp`` asks the study for."""
 
-    def on_report(self, value: float, step: int, context: TrialContext) -> None:  # noqa: B027
-        """Called after each ``hp.report`` of the running trial (optional; default no-op)."""
+    def on_report(  # noqa: B027 - optional hook, a no-op unless overridden
+        self, metrics: dict[str, float], value: float, step: int, context: TrialContext
+    ) -> None:
+        """Called after each ``hp.report`` of the running trial (optional; default no-op).
+
+        Args:
+            metrics: what was reported, by name.
+            value: the objective's value in it.
+            step: the reported step.
+            context: the running trial.
+        """
 
     def load_models(self, trials: Sequence[FrozenTrial]) -> list[Any]:
         """The trained models of ``trials``; only a model search has them."""
@@ -121,7 +130,7 @@ class FunctionRunner(Runner):
 
     def __init__(self, fn: Callable[[HyperParameters], TrialResult]) -> None:
         self.fn = fn
-        self._best: float | None = None
+        self._best: tuple[float, dict[str, float]] | None = None
 
     def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
         """Refuse training arguments: a plain function takes none."""
@@ -137,18 +146,20 @@ class FunctionRunner(Runner):
             )
 
     def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
-        """Call the function; a budget stop returns the best value it reported."""
+        """Call the function; a budget stop returns the best step it reported."""
         self._best = None
         try:
             return TrialOutput(self.fn(hp))
         except _BudgetReached:
             assert self._best is not None
-            return TrialOutput(self._best)
+            return TrialOutput(self._best[1])
 
-    def on_report(self, value: float, step: int, context: TrialContext) -> None:
-        """Keep the best reported value; stop the function at its planned budget."""
-        if self._best is None or context.objective.better(value, self._best):
-            self._best = value
+    def on_report(
+        self, metrics: dict[str, float], value: float, step: int, context: TrialContext
+    ) -> None:
+        """Keep the best reported step; stop the function at its planned budget."""
+        if self._best is None or context.objective.better(value, self._best[0]):
+            self._best = (value, metrics)
         epochs = context.plan.epochs
         if epochs is not None and step + 1 >= epochs:
             raise _BudgetReached

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypedDict
@@ -219,6 +220,10 @@ class Tuner:
             )
         )
         _study.check_compatible(study, self.objective, type(self).__name__, self.searched)
+        if study.metric_names is None:  # named in Optuna's own tools (optuna-dashboard)
+            with warnings.catch_warnings():  # experimental in Optuna 5, stable for our use
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([self.objective.name])
         return study
 
     # -- searching ---------------------------------------------------------------------------
@@ -363,6 +368,31 @@ class Tuner:
     def trials_dataframe(self) -> pd.DataFrame:
         """Every trial as a row: number, state, value, duration, params, metrics and error."""
         return _results.trials_dataframe(self.study, self.objective)
+
+    def search_space_summary(self) -> None:
+        """Print every hyperparameter the trials asked for: kind, range or choices, scale.
+
+        A define-by-run space is known from the trials that ran, so conditional parameters
+        appear once a trial took their branch.
+
+        Example:
+            >>> tuner.search_space_summary()  # doctest: +SKIP
+        """
+        _results.space_summary(self.study)
+
+    def get_best_history(self, num_trials: int = 1) -> list[pd.DataFrame]:
+        """The per-epoch (per-report) metrics of the best trials, best first.
+
+        One DataFrame per trial with a ``step`` column, a column per reported metric and the
+        ``trial`` each step comes from: a trial that continued another (Hyperband) is joined
+        to the steps of the trials before it, so the curve starts at epoch 0.
+
+        Example:
+            >>> curve = tuner.get_best_history()[0]  # doctest: +SKIP
+            >>> curve[["step", "val_loss"]].tail(3)  # doctest: +SKIP
+        """
+        trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        return [_results.history(trials, t.number) for t in self.get_best_trials(num_trials)]
 
     def results_summary(self, num_trials: int = 10) -> None:
         """Print a table of the best trials, then the counts and errors of the others."""
