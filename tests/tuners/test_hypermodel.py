@@ -82,6 +82,14 @@ def test_hyperband_continues_promoted_trials_from_their_checkpoint(digits):
         assert min(t.intermediate_values) == plans[parent.number].epochs
         assert max(t.intermediate_values) == plans[t.number].epochs - 1
         assert t.value == min(t.intermediate_values.values())  # its best epoch's value
+    # the schedule is done: no full training state is kept, best weights of the 10 best only
+    checkpoints = tuner.project_dir / "checkpoints"
+    assert not list(checkpoints.glob("*/last.npz"))
+    kept = sorted(int(p.parent.name.split("_")[1]) for p in checkpoints.glob("*/best.npz"))
+    assert kept == sorted(t.number for t in tuner.get_best_trials(10))
+    assert len(tuner.get_best_models(3)) == 3
+    with pytest.raises(ValueError, match="not kept: a finished search keeps those of its 10 best"):
+        tuner.get_best_models(len(trials))
 
 
 def test_a_subclass_can_tune_the_batch_size(digits):

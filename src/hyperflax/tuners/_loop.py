@@ -31,8 +31,11 @@ logger = logging.getLogger("hyperflax")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> None:
+def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bool:
     """Run trials until ``max_trials``, the time limit or the tuner's own plan ends the search.
+
+    Returns:
+        Whether the tuner's plan is exhausted (it has nothing more to run, ever).
 
     Raises:
         SearchFailedError: after ``max_consecutive_failures`` failed trials in a row.
@@ -44,7 +47,7 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> No
     while deadline is None or time.monotonic() < deadline:
         trial = _next(tuner, study)
         if trial is None:
-            return
+            return _exhausted(tuner, study)
         error = _run_trial(tuner, study, trial, tracker)
         failures = failures + 1 if error is not None else 0
         if error is not None and failures >= tuner.max_consecutive_failures:
@@ -52,6 +55,15 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> No
                 f"{failures} trials failed in a row (max_consecutive_failures="
                 f"{tuner.max_consecutive_failures}); the last one with: {error}"
             ) from error
+    return False
+
+
+def _exhausted(tuner: Tuner, study: optuna.Study) -> bool:
+    """Whether the tuner plans no more trials (rather than ``max_trials`` being reached)."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+        return False
+    return tuner.next_trial(visible_trials(trials)) is None
 
 
 def visible_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:

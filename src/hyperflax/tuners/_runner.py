@@ -91,6 +91,17 @@ class Runner(abc.ABC):
             context: the running trial.
         """
 
+    def on_search_end(  # noqa: B027 - optional hook, a no-op unless overridden
+        self, trials: Sequence[FrozenTrial], ranked: Sequence[FrozenTrial], exhausted: bool
+    ) -> None:
+        """Called when a search ends (optional; default no-op), e.g. to remove what is unused.
+
+        Args:
+            trials: every trial of the study.
+            ranked: the complete trials, best first.
+            exhausted: whether the tuner will never run another trial of this study.
+        """
+
     def load_models(self, trials: Sequence[FrozenTrial]) -> list[Any]:
         """The trained models of ``trials``; only a model search has them."""
         raise TypeError(

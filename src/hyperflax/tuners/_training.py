@@ -12,7 +12,7 @@ from typing import Any
 
 import jax
 from flax import nnx
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax import _study_keys as keys
 from hyperflax.search_spaces import HyperParameters
@@ -28,6 +28,7 @@ from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._dry_run import dry_run
 from hyperflax.tuners._hypermodel import HyperModel
 from hyperflax.tuners._objective import Objective
+from hyperflax.tuners._plan import TrialPlan
 from hyperflax.tuners._runner import Runner, SearchArgs, TrialContext, TrialOutput
 
 BEST = "best.npz"  # best-epoch model weights
@@ -59,11 +60,17 @@ class _Report(Callback):
 class ModelRunner(Runner):
     """Trains a :class:`~hyperflax.HyperModel` per trial, with checkpoints in the project.
 
+    When a search ends, only checkpoints that can still be used stay: the best-epoch weights of
+    the ``KEEP_BEST`` best trials, and the full training state of trials a later trial may
+    continue (none once the tuner's plan is exhausted).
+
     Args:
         hypermodel: the model family to train.
         project_dir: the tuner's project directory; checkpoints go to ``checkpoints/``.
         seed: the seed every trial's model and trainer start from.
     """
+
+    KEEP_BEST = 10
 
     def __init__(self, hypermodel: HyperModel, project_dir: Path, seed: int) -> None:
         self.hypermodel = hypermodel
@@ -130,8 +137,32 @@ class ModelRunner(Runner):
         """The checkpoint directory of trial ``number``."""
         return self.project_dir / "checkpoints" / f"trial_{number:05d}"
 
+    def on_search_end(
+        self, trials: Sequence[FrozenTrial], ranked: Sequence[FrozenTrial], exhausted: bool
+    ) -> None:
+        """Remove the checkpoints no later call can use (see the class docstring)."""
+        kept = {t.number for t in ranked[: self.KEEP_BEST]}
+        finished = (TrialState.COMPLETE, TrialState.PRUNED)
+        continued = {TrialPlan.of(t).continues for t in trials if t.state in finished}
+        for t in trials:
+            if t.state in (TrialState.RUNNING, TrialState.WAITING):
+                continue
+            folder = self.checkpoint(t.number)
+            if t.number not in kept:
+                (folder / BEST).unlink(missing_ok=True)
+            if exhausted or t.number in continued or not TrialPlan.of(t).keep_state:
+                (folder / LAST).unlink(missing_ok=True)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
     def load_models(self, trials: Sequence[FrozenTrial]) -> list[nnx.Module]:
         """Rebuild each trial's model and load its best-epoch weights; nothing is retrained."""
+        missing = [t.number for t in trials if not (self.checkpoint(t.number) / BEST).exists()]
+        if missing:
+            raise ValueError(
+                f"the weights of trials {missing} are not kept: a finished search keeps those of "
+                f"its {self.KEEP_BEST} best trials; ask for fewer models"
+            )
         return [
             load_trained(
                 self.hypermodel, HyperParameters(t.params), self.seed, self.checkpoint(t.number)

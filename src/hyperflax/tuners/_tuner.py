@@ -275,11 +275,15 @@ class Tuner:
         tracker = GuardedTracker([progress, *([self.tracker] if self.tracker else [])])
         tracker.search_begin(study, self.project_dir, {**self._config(), "overwrite": fresh})
         try:
-            _loop.run_trials(self, study, tracker)
+            exhausted = _loop.run_trials(self, study, tracker)
         except BaseException:  # record what was done, then let the real error through
             tracker.search_end(study, self.trials_dataframe, lambda: None)
             raise
         tracker.search_end(study, self.trials_dataframe, self._export_for_tracking)
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        self.runner.on_search_end(
+            study.get_trials(deepcopy=False), self.objective.rank(complete), exhausted
+        )
 
     def _config(self) -> dict[str, Any]:
         """The tuner's settings as plain values, for tracking."""
