@@ -73,3 +73,17 @@ def test_dropout_is_active_in_train_mode_only():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MLP(4, 2, rngs=nnx.Rngs(0), **kwargs)
+
+
+def test_widths_from_a_search_space_size_the_capacity_to_the_range():
+    from flax import nnx
+
+    import hyperflax as hx
+
+    hp = hx.HyperParameters({"units": 40, "layers": 3})
+    units, layers = hp.Int("units", 32, 256, log=True), hp.Int("layers", 1, 3)
+    tuned = hx.models.MLP(8, 2, [units] * layers, rngs=nnx.Rngs(0))
+    assert tuned.layers[0].kernel.shape == (8, 256)  # the range's top, whatever the value
+    assert len(tuned.layers) == 4 and tuned.hidden == [40, 40, 40]  # depth bucket 4
+    plain = hx.models.MLP(8, 2, [40, 40, 40], rngs=nnx.Rngs(0))
+    assert plain.layers[0].kernel.shape == (8, 64) and len(plain.layers) == 3

@@ -181,3 +181,33 @@ def test_an_objective_the_model_does_not_log_is_an_error_at_search(digits):
     ):
         tuner.search(x, y, validation_data=val, epochs=1, batch_size=50)
     assert not tuner.study.trials
+
+
+def test_the_design_md_space_compiles_a_bounded_number_of_programs_without_hints(tmp_path):
+    """Widths and depths of hx.models.MLP from hp.Int need no max_width/max_depth."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+
+    def build_model(hp, rngs):
+        return hx.models.MLP(
+            in_features=64, out_features=10,
+            hidden=[hp.Int("units", 32, 256, log=True)] * hp.Int("layers", 1, 3),
+            dropout=hp.Float("dropout", 0.0, 0.5), rngs=rngs,
+        )  # fmt: skip
+
+    tuner = hx.tuners.RandomSearch(
+        hx.HyperModel(build_model, metrics=["accuracy"]), objective="val_accuracy",
+        max_trials=10, seed=0, tracker=None, directory=tmp_path, verbose=0,
+    )  # fmt: skip
+    with hx.trainers.CompilationCounter() as counter:
+        tuner.search(x[:600], y[:600], validation_data=(x[600:800], y[600:800]), epochs=2,
+                     batch_size=64)  # fmt: skip
+    frame = tuner.trials_dataframe()
+    assert frame.params_units.nunique() == 10 and frame.params_layers.nunique() >= 2
+    # Capacity 256 wide for every width; depths 1, 2 and 3 -> 1, 2 and 4 layers: one train and
+    # one evaluate program per depth bucket plus small placement programs shared by all
+    # (measured: 28 for two buckets). One program per architecture would need >= 40.
+    buckets = len({1 << (n - 1).bit_length() for n in frame.params_layers})
+    assert counter.count <= 15 * buckets

@@ -67,8 +67,13 @@ class MLP(nnx.Module):
         activation: One of ``"relu"``, ``"gelu"``, ``"silu"``, ``"tanh"``, ``"elu"``.
         dropout: Dropout rate after each hidden layer, in ``[0, 1)``.
         norm: ``None``, ``"batch"`` or ``"layer"`` normalization before each activation.
-        max_width: Capacity width; defaults to the next power of two >= ``max(hidden)``.
-        max_depth: Capacity depth; defaults to ``len(hidden)``.
+        max_width: Capacity width. By default, when the widths come from a search space
+            (``hp.Int``, whose values know their range), the largest width of that range, so
+            every width of the space shares one program; otherwise the next power of two
+            >= ``max(hidden)``.
+        max_depth: Capacity depth. By default, when the widths come from a search space, the
+            next power of two >= ``len(hidden)`` (depths 1, 2, 3-4, ... share programs);
+            otherwise ``len(hidden)``.
         rngs: Random streams for initialization and dropout.
 
     Example:
@@ -92,6 +97,8 @@ class MLP(nnx.Module):
         max_depth: int | None = None,
         rngs: nnx.Rngs,
     ) -> None:
+        highs = [getattr(h, "high", None) for h in hidden]  # hp.Int values know their range
+        tuned = [high for high in highs if isinstance(high, int)]
         hidden = [int(h) for h in hidden]
         if not hidden or min(hidden) < 1:
             raise ValueError(f"`hidden` must be a non-empty list of positive ints, got {hidden!r}")
@@ -101,8 +108,11 @@ class MLP(nnx.Module):
             )
         if norm not in _NORMS:
             raise ValueError(f"`norm` must be one of {list(_NORMS)}, got {norm!r}")
-        width = _next_power_of_two(max(hidden)) if max_width is None else max_width
-        depth = len(hidden) if max_depth is None else max_depth
+        if max_width is None:
+            max_width = max([*tuned, *hidden]) if tuned else _next_power_of_two(max(hidden))
+        if max_depth is None:
+            max_depth = _next_power_of_two(len(hidden)) if tuned else len(hidden)
+        width, depth = max_width, max_depth
         if max(hidden) > width:
             raise ValueError(f"`max_width` must be >= max(hidden)={max(hidden)}, got {width}")
         if len(hidden) > depth:

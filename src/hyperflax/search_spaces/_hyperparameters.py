@@ -20,6 +20,31 @@ from hyperflax.search_spaces._parameters import (
 Reporter = Callable[[float | Mapping[str, float], int], None]
 
 
+class TunedInt(int):
+    """An ``int`` drawn from a search space that knows the space's bounds ``low`` and ``high``.
+
+    It behaves as the plain int it is (arithmetic on it gives plain ints); models read
+    ``high`` to size themselves for a whole range of values.
+
+    Example:
+        >>> n = TunedInt(64, 32, 256)
+        >>> n + 1, n.low, n.high
+        (65, 32, 256)
+    """
+
+    low: int
+    high: int
+
+    def __new__(cls, value: int, low: int, high: int) -> TunedInt:
+        """An int of ``value`` from the range ``[low, high]``."""
+        obj = super().__new__(cls, value)
+        obj.low, obj.high = low, high
+        return obj
+
+    def __reduce__(self) -> tuple[type[TunedInt], tuple[int, int, int]]:
+        return TunedInt, (int(self), self.low, self.high)
+
+
 class HyperParameters:
     """The hyperparameters of one trial, asked for by name where they are used.
 
@@ -73,12 +98,17 @@ class HyperParameters:
     ) -> int:
         """An integer in ``[low, high]``, optionally on a ``step`` grid or a log scale.
 
+        The value is a :class:`TunedInt`: an ``int`` that also knows ``low`` and ``high``, so a
+        model given it can allocate for the whole range (``hx.models.MLP`` does, and compiles
+        one program for every width of the range).
+
         Example:
             >>> import hyperflax as hx
-            >>> hx.HyperParameters().Int("layers", 1, 3, default=2)
-            2
+            >>> units = hx.HyperParameters().Int("units", 32, 256, default=64)
+            >>> units, units.high
+            (64, 256)
         """
-        return int(self._ask(Int(name, low, high, step, log, default)))
+        return TunedInt(self._ask(Int(name, low, high, step, log, default)), low, high)
 
     def Float(
         self,
