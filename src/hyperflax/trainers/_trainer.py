@@ -199,11 +199,12 @@ class Trainer:
             callback.on_train_end(self)
         return history
 
-    def check_data(self, x: Any, y: Any) -> None:
+    def check_data(self, x: Any, y: Any, *, prefix: str = "") -> None:
         """Run every check ``fit`` runs on ``(x, y)``, without compiling or training anything.
 
         The model is traced abstractly on one sample, so a feature shape it cannot take, or
-        labels that do not suit the loss, raise here with the fix.
+        labels that do not suit the loss, raise here with the fix. ``prefix`` names the pair in
+        messages (``"validation_"`` for validation data).
 
         Raises:
             DataError: on invalid data, naming the argument, the rule and the value.
@@ -211,8 +212,8 @@ class Trainer:
         Example:
             >>> trainer.check_data(x_train, y_train)  # doctest: +SKIP
         """
-        x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
-        check.check_pair(x, y)
+        x, y = check.as_host_arrays(x, f"{prefix}x"), self._targets(y, f"{prefix}y")
+        check.check_pair(x, y, prefix=prefix)
         graphdef, params, rest = self._split(train=False)
         self._check_model_fits(graphdef, (params, rest), x, y)
 

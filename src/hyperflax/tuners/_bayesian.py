@@ -28,7 +28,7 @@ class BayesianOptimization(Tuner):
         ...     return (hp.Float("x", -5.0, 5.0) - 1.0) ** 2
         >>> tuner = hx.tuners.BayesianOptimization(
         ...     f, objective=hx.Objective("value", "min"), max_trials=15, seed=0,
-        ...     directory=getfixture("tmp_path"))
+        ...     directory=getfixture("tmp_path"), verbose=0)
         >>> tuner.search()
         >>> abs(tuner.get_best_hyperparameters()[0].values["x"] - 1.0) < 1.0
         True

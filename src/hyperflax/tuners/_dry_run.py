@@ -26,8 +26,10 @@ _OPTIMIZER_FIX = (
 )
 
 
-def dry_run(hypermodel: HyperModel, x: Any, y: Any) -> None:
-    """Build ``hypermodel`` at default hyperparameters and check it against one sample.
+def dry_run(
+    hypermodel: HyperModel, x: Any, y: Any, validation_data: tuple[Any, Any] | None
+) -> None:
+    """Build ``hypermodel`` at default hyperparameters and check the data against it.
 
     Raises:
         TypeError: for a build function or optimizer of the wrong kind, with the fix.
@@ -53,13 +55,9 @@ def dry_run(hypermodel: HyperModel, x: Any, y: Any) -> None:
             f"{type(optimizer).__name__}; {_OPTIMIZER_FIX}"
         )
     trainer = Trainer(model, optimizer, hypermodel.loss, hypermodel.metrics)
-    trainer.check_data(_head(x), _head(y))
-
-
-def _head(data: Any, n: int = 8) -> Any:
-    if isinstance(data, dict):
-        return {key: value[:n] for key, value in data.items()}
-    return data[:n]
+    trainer.check_data(x, y)
+    if validation_data is not None:
+        trainer.check_data(*validation_data, prefix="validation_")
 
 
 def _check_signature(hypermodel: HyperModel) -> None:

@@ -34,7 +34,8 @@ class GridSearch(Tuner):
         >>> def f(hp):
         ...     return hp.Int("a", 0, 2) * 10 + hp.Choice("b", [1, 2])
         >>> tuner = hx.tuners.GridSearch(
-        ...     f, objective=hx.Objective("value", "min"), directory=getfixture("tmp_path"))
+        ...     f, objective=hx.Objective("value", "min"), directory=getfixture("tmp_path"),
+        ...     verbose=0)
         >>> tuner.search()
         >>> len(tuner.trials_dataframe())
         6

@@ -85,7 +85,7 @@ class Hyperband(Tuner):
         ...     return x * x + 1.0 / 9
         >>> tuner = hx.tuners.Hyperband(
         ...     f, objective=hx.Objective("loss", "min"), max_epochs=9, factor=3, seed=0,
-        ...     directory=getfixture("tmp_path"))
+        ...     directory=getfixture("tmp_path"), verbose=0)
         >>> tuner.search()
         >>> len(tuner.trials_dataframe())
         22

@@ -90,10 +90,10 @@ class ModelRunner(Runner):
         x, y, validation_data = args.x, args.y, args.validation_data
         if validation_data is not None and args.validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
+        dry_run(self.hypermodel, x, y, validation_data)  # x and y as given, before any split
         if args.validation_split is not None:
             x, y, validation_data = split_validation(x, y, args.validation_split)
         self._check_objective_is_logged(objective, validation_data)
-        dry_run(self.hypermodel, x, y)
         enable_compilation_cache(self.project_dir / "compile_cache")
         self.data = FitData(x, y, validation_data, epochs, args.batch_size, tuple(args.callbacks))
 
