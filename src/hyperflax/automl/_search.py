@@ -136,6 +136,8 @@ class PortfolioSearch(BayesianOptimization):
         **options: the arguments of :class:`~hyperflax.tuners.BayesianOptimization`.
     """
 
+    default_max_trials = None  # the time limit ends the search
+
     def __init__(self, fn: Any, *, portfolio: list[dict[str, Any]], **options: Any) -> None:
         self.portfolio = portfolio
         super().__init__(fn, **options)
@@ -170,7 +172,7 @@ def run_search(
     configs = portfolio(ctx.families, ctx.task)
     tuner = PortfolioSearch(
         make_objective(ctx), portfolio=configs, objective=objective,
-        max_trials=max_trials or 10**6, time_limit=max(ctx.search_left(), 1e-3),
+        max_trials=max_trials, time_limit=max(ctx.search_left(), 1e-3),
         directory=directory, project_name=project_name, seed=ctx.seed, storage=storage,
         tracker=tracker, num_initial_points=len(configs) + 5, max_consecutive_failures=5,
         verbose=max(0, min(ctx.verbose, 2)),
