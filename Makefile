@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-peers clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench
+
+# AutoML vs FLAML and AutoGluon (issue 8): builds bench/.venv-peers (about 2 GB) on first use.
+# make bench-peers ARGS="--systems hyperflax"; ARGS="--report-only"; see bench/automl_vs_peers.py
+bench-peers: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.automl_vs_peers $(ARGS)
 
 clean:
 	rm -rf $(VENV) hx_runs .pytest_cache

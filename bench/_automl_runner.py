@@ -1,0 +1,125 @@
+"""Fit one AutoML system on one train/test pair; used by ``bench/automl_vs_peers.py``.
+
+Runs as a plain script in whichever venv has the system (the peers' venv for FLAML and
+AutoGluon, the project venv for hyperflax), so it imports nothing from ``bench``:
+
+    python bench/_automl_runner.py SYSTEM WORKDIR TIME_LIMIT TASK SEED
+
+WORKDIR holds ``train.parquet`` (features + the target column named in ``meta.json``) and
+``test.parquet`` (features). It writes ``WORKDIR/predictions.json`` (predictions, and for
+classification the class labels and class probabilities) and prints one ``RESULT {json}`` line
+with the fit and predict wall times and the system's version.
+"""
+
+import importlib.metadata
+import inspect
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def fit_hyperflax(x, y, x_test, task, time_limit, seed, workdir):
+    from hyperflax import automl
+
+    cls = automl.TabularRegressor if task == "regression" else automl.TabularClassifier
+    kwargs = {"time_limit": time_limit, "seed": seed}
+    if "directory" in inspect.signature(cls).parameters:
+        kwargs["directory"] = str(workdir / "hx_runs")
+    est = cls(**kwargs)
+    start = time.perf_counter()
+    est.fit(x, y)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = est.predict(x_test)
+    proba = classes = None
+    if task != "regression":
+        proba, classes = est.predict_proba(x_test), est.classes_
+    return fit_s, time.perf_counter() - start, pred, proba, classes, _version("hyperflax")
+
+
+def fit_flaml(x, y, x_test, task, time_limit, seed, workdir):
+    from flaml import AutoML
+
+    automl = AutoML()
+    start = time.perf_counter()
+    automl.fit(
+        x,
+        y,
+        task="regression" if task == "regression" else "classification",
+        metric="rmse" if task == "regression" else "log_loss",
+        time_budget=time_limit,
+        seed=seed,
+        verbose=0,
+        log_file_name=str(workdir / "flaml.log"),
+    )
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = automl.predict(x_test)
+    proba = classes = None
+    if task != "regression":
+        proba, classes = automl.predict_proba(x_test), automl.classes_
+    return fit_s, time.perf_counter() - start, pred, proba, classes, _version("flaml")
+
+
+def fit_autogluon(x, y, x_test, task, time_limit, seed, workdir):
+    from autogluon.tabular import TabularPredictor
+
+    label = y.name
+    predictor = TabularPredictor(
+        label=label,
+        problem_type=task,
+        eval_metric="root_mean_squared_error" if task == "regression" else "log_loss",
+        path=str(workdir / "autogluon"),
+        verbosity=0,
+    )
+    start = time.perf_counter()
+    predictor.fit(x.assign(**{label: y}), presets="medium_quality", time_limit=time_limit)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = predictor.predict(x_test)
+    proba = classes = None
+    if task != "regression":
+        frame = predictor.predict_proba(x_test, as_multiclass=True)
+        proba, classes = frame.to_numpy(), list(frame.columns)
+    return fit_s, time.perf_counter() - start, pred, proba, classes, _version("autogluon.tabular")
+
+
+SYSTEMS = {"hyperflax": fit_hyperflax, "flaml": fit_flaml, "autogluon": fit_autogluon}
+
+
+def _plain(values) -> list:
+    return [v.item() if isinstance(v, np.generic) else v for v in np.asarray(values).tolist()]
+
+
+def main(argv: list[str]) -> None:
+    system, workdir, time_limit, task, seed = argv
+    workdir = Path(workdir)
+    meta = json.loads((workdir / "meta.json").read_text())
+    train = pd.read_parquet(workdir / "train.parquet")
+    x_test = pd.read_parquet(workdir / "test.parquet")
+    y = train.pop(meta["target"])
+    fit_s, predict_s, pred, proba, classes, version = SYSTEMS[system](
+        train, y, x_test, task, float(time_limit), int(seed), workdir
+    )
+    out = {"pred": _plain(pred)}
+    if proba is not None:
+        out["proba"] = np.asarray(proba, dtype=float).tolist()
+        out["classes"] = [str(c) for c in _plain(classes)]
+    (workdir / "predictions.json").write_text(json.dumps(out))
+    result = {"fit_s": fit_s, "predict_s": predict_s, "version": version}
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
