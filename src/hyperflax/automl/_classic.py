@@ -1,4 +1,4 @@
-"""scikit-learn families: HistGradientBoosting (grown in chunks under the deadline) and linear."""
+"""scikit-learn families: HistGradientBoosting (grown in chunks under a deadline), linear, kNN."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from threadpoolctl import threadpool_limits
 
 from hyperflax.automl._task import Split, Task, full_proba
@@ -74,9 +76,34 @@ def fit_linear(
         return model.fit(data.x_train, data.y_train)
 
 
+def fit_knn(params: dict[str, Any], data: Split, task: Task, *, deadline: float, seed: int) -> Any:
+    """Nearest neighbours on quantile-scaled features (a family AutoGluon's portfolios keep)."""
+    cls = KNeighborsClassifier if task.classification else KNeighborsRegressor
+    k = max(1, min(int(params["n_neighbors"]), len(data.y_train)))
+    model = cls(n_neighbors=k, weights=params["weights"], algorithm="brute")  # no tree to store
+    return model.fit(data.x_train, data.y_train)
+
+
 def predict_sklearn(model: Any, x: np.ndarray, task: Task) -> np.ndarray:
     """Class probabilities over all classes, or regression values."""
     with _threads(len(x)):
         if task.classification:
             return full_proba(model.predict_proba(x), model.classes_, task.n_classes)
         return np.asarray(model.predict(x), np.float64)
+
+
+def refit_sklearn(model: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    """The same configuration fit again on ``x, y``; boosting keeps the trees it found best.
+
+    Example:
+        >>> from sklearn.linear_model import Ridge
+        >>> refit_sklearn(Ridge(), np.eye(3), np.arange(3.0)).coef_.shape
+        (3,)
+    """
+    fresh = clone(model)
+    if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        n_iter = getattr(model, "n_iter_", model.max_iter)
+        fresh.set_params(max_iter=n_iter, early_stopping=False, warm_start=False)
+    with _threads(len(y)), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fresh.fit(x, y)

@@ -16,7 +16,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from hyperflax._errors import DataError
-from hyperflax.automl import _search
+from hyperflax.automl import _refit, _search
 from hyperflax.automl._ensemble import greedy_ensemble
 from hyperflax.automl._metrics import resolve_metric
 from hyperflax.automl._space import FAMILIES, PRESETS
@@ -92,6 +92,8 @@ class _Tabular(BaseEstimator):
         self.metric_ = resolve_metric(self.metric, task.classification).name
         families = tuple(self.families or PRESETS[self.presets].families)
         train, val = self._split(targets, task)
+        base_reserve = min(0.1 * self.time_limit, 1.0 + 0.03 * self.time_limit)
+        refit = bool(self.refit) and len(frame) <= _refit.REFIT_MAX_ROWS
         with tempfile.TemporaryDirectory(prefix="hx_automl_") as scratch:
             directory = Path(scratch if self.directory is None else self.directory)
             ctx = _search.Context(
@@ -99,7 +101,7 @@ class _Tabular(BaseEstimator):
                 targets[train], targets[val], columns, task,
                 resolve_metric(self.metric, task.classification), families,
                 PRESETS[self.presets], self.seed, deadline,
-                reserve=min(0.1 * self.time_limit, 1.0 + 0.03 * self.time_limit),
+                reserve=base_reserve + (_refit.REFIT_SHARE * self.time_limit if refit else 0.0),
                 project=directory / self.project_name, bounded_trials=self.max_trials is not None,
                 verbose=self.verbose,
             )  # fmt: skip
@@ -112,6 +114,8 @@ class _Tabular(BaseEstimator):
                 tracker=self.tracker, settings=settings,
             )  # fmt: skip
             self._ensemble(ctx, trials, runs)
+            if refit:
+                self._refit_members(ctx, trials, deadline=deadline.at - 0.5 * base_reserve)
         self.problem_type_ = task.kind
         self.columns_ = columns
         self.task_ = task
@@ -161,15 +165,30 @@ class _Tabular(BaseEstimator):
                 "validation_score": t.value, "fit_time": extra.get("fit_time"),
                 "predict_time": extra.get("predict_time"),
                 "ensemble_weight": weight_of.get(t.number, 0.0),
-                "mlflow_run_id": runs.get(t.number),
+                "mlflow_run_id": runs.get(t.number), "refit_full": False,
             })  # fmt: skip
         self.leaderboard_ = pd.DataFrame(rows)
+
+    def _refit_members(self, ctx: _search.Context, trials: list[Any], *, deadline: float) -> None:
+        fit_times = {t.number: t.user_attrs.get("hx:metrics", {}).get("fit_time") for t in trials}
+        done = _refit.refit_members(
+            self.members_, ctx.splits,
+            {n: float(v) for n, v in fit_times.items() if v is not None}, ctx.task,
+            deadline=deadline,
+        )  # fmt: skip
+        self.members_ = [(member, weight) for member, weight, _ in done]
+        refit = {member.trial for member, _, again in done if again}
+        self.leaderboard_["refit_full"] = [
+            int(model.split("_")[1]) in refit for model in self.leaderboard_["model"]
+        ]
 
     def leaderboard(self) -> pd.DataFrame:
         """Every candidate, best first, as a DataFrame.
 
         Columns: model, family, hyperparameters, validation score, fit and predict time
-        (seconds), ensemble weight and MLflow run id (None without tracking).
+        (seconds), ensemble weight, MLflow run id (None without tracking), and ``refit_full``:
+        whether the member was trained again on every row after the ensemble was chosen (its
+        validation score is that of its first model, trained on 80% of the rows).
 
         Example:
             >>> clf.leaderboard()[["family", "validation_score"]]  # doctest: +SKIP
@@ -230,6 +249,8 @@ _PARAMS_DOC = """
         tracker: ``None``, ``"mlflow"`` (each candidate a nested MLflow run) or a
             ``hx.tracking.Tracker``.
         verbose: Print one line per candidate when > 0.
+        refit: With at most 10,000 rows, keep 15% of ``time_limit`` to train the ensemble's
+            members again on every row (training and held-out) once the ensemble is chosen.
 """
 
 
@@ -266,6 +287,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         project_name: str = "automl",
         tracker: Any = None,
         verbose: int = 0,
+        refit: bool = True,
         problem_type: str | None = None,
     ) -> None:
         self.time_limit = time_limit
@@ -278,6 +300,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         self.project_name = project_name
         self.tracker = tracker
         self.verbose = verbose
+        self.refit = refit
         self.problem_type = problem_type
 
     def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, Task]:
@@ -336,6 +359,7 @@ class TabularRegressor(RegressorMixin, _Tabular):
         project_name: str = "automl",
         tracker: Any = None,
         verbose: int = 0,
+        refit: bool = True,
     ) -> None:
         self.time_limit = time_limit
         self.presets = presets
@@ -347,6 +371,7 @@ class TabularRegressor(RegressorMixin, _Tabular):
         self.project_name = project_name
         self.tracker = tracker
         self.verbose = verbose
+        self.refit = refit
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted values."""

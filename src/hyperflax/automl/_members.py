@@ -67,6 +67,8 @@ def fit_member(
         model = _classic.fit_hgb(params, data, task, deadline=deadline, seed=seed)
     elif family == "linear":
         model = _classic.fit_linear(params, data, task, deadline=deadline, seed=seed)
+    elif family == "knn":
+        model = _classic.fit_knn(params, data, task, deadline=deadline, seed=seed)
     else:
         from hyperflax.automl import _networks
 

@@ -160,12 +160,51 @@ def fit_network(
     scale = (lambda y: y) if task.classification else (lambda y: (y - y_mean) / y_std)
     y_train = data.y_train.astype(np.int32 if task.classification else np.float32)
     y_val = data.y_val.astype(np.int32 if task.classification else np.float32)
+    stop = EarlyStopping("val_loss", patience=patience)
     trainer.fit(
         data.x_train.astype(np.float32), scale(y_train),
         validation_data=(data.x_val.astype(np.float32), scale(y_val)),
         epochs=max_epochs, batch_size=batch_size(len(y_train)),
-        callbacks=[EarlyStopping("val_loss", patience=patience), DeadlineStop(deadline)],
+        callbacks=[stop, DeadlineStop(deadline)],
     )  # fmt: skip
+    spec["epochs"] = (stop.best.best_epoch or 0) + 1  # what a refit on every row trains
+    return {"spec": spec, "arrays": model_arrays(model)}
+
+
+def refit_network(
+    state: dict[str, Any],
+    params: dict[str, Any],
+    x: np.ndarray,
+    y: np.ndarray,
+    task: Task,
+    *,
+    deadline: float,
+) -> dict[str, Any] | None:
+    """Train a network's configuration again on ``x, y`` for the epochs its trial found best.
+
+    Returns:
+        The new state, or ``None`` when ``deadline`` cut the training short.
+    """  # fmt: skip
+    spec = dict(state["spec"])
+    model = build(spec)
+    optimizer = optax.inject_hyperparams(optax.adamw)(
+        learning_rate=params["learning_rate"], weight_decay=params["weight_decay"]
+    )
+    trainer = Trainer(model, optimizer, loss_for(spec["family"], task), devices=_device(),
+                      seed=int(spec["seed"]))  # fmt: skip
+    targets = (
+        y.astype(np.int32)
+        if task.classification
+        else ((y - spec["y_mean"]) / spec["y_std"]).astype(np.float32)
+    )
+    epochs = int(spec.get("epochs", 1))
+    stop = DeadlineStop(deadline)
+    history = trainer.fit(
+        x.astype(np.float32), targets, epochs=epochs, batch_size=batch_size(len(y)),
+        callbacks=[stop],
+    )  # fmt: skip
+    if len(history.epochs) < epochs:
+        return None
     return {"spec": spec, "arrays": model_arrays(model)}
 
 

@@ -8,11 +8,12 @@ from typing import Any
 from hyperflax.automl._task import Task
 from hyperflax.search_spaces import HyperParameters
 
-FAMILIES = ("hgb", "realmlp", "tabm", "linear", "mlp")
+FAMILIES = ("hgb", "realmlp", "tabm", "linear", "knn", "mlp")
 NETWORKS = ("mlp", "realmlp", "tabm")
 PREPROCESSOR = {
     "hgb": "tree",
     "linear": "quantile",
+    "knn": "quantile",
     "mlp": "quantile",
     "realmlp": "robust",
     "tabm": "quantile",
@@ -49,6 +50,7 @@ PORTFOLIO: tuple[tuple[str, dict[str, Any]], ...] = (
                  "frequency_scale": 0.1}),
     ("tabm", {**_NET_DEFAULTS, "weight_decay": 3e-4}),
     ("linear", {"C": 1.0, "alpha": 1.0}),
+    ("knn", {"n_neighbors": 10, "weights": "distance"}),
     ("hgb", {"learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 10,
              "l2_regularization": 1.0, "max_features": 0.8}),
     ("mlp", {**_NET_DEFAULTS, "depth": 2, "learning_rate": 1e-3, "weight_decay": 1e-5}),
@@ -83,6 +85,11 @@ def sample(hp: HyperParameters, families: tuple[str, ...], task: Task) -> tuple[
     if family == "linear":
         name = "C" if task.classification else "alpha"
         return family, {name: real(name, 1e-3, 1e3, 1.0)}
+    if family == "knn":
+        return family, {
+            "n_neighbors": integer("n_neighbors", 2, 100, 10),
+            "weights": hp.Choice(f"{family}_weights", ["uniform", "distance"], default="distance"),
+        }
     params = {
         "width": integer("width", 32, 256, 256),
         "depth": integer("depth", 1, 3, 2, log=False),
