@@ -27,6 +27,7 @@ from hyperflax.trainers import (
 from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._dry_run import dry_run
 from hyperflax.tuners._hypermodel import HyperModel
+from hyperflax.tuners._labels import encode_labels
 from hyperflax.tuners._objective import Objective
 from hyperflax.tuners._plan import TrialPlan
 from hyperflax.tuners._runner import Runner, SearchArgs, TrialContext, TrialOutput
@@ -77,6 +78,7 @@ class ModelRunner(Runner):
         self.project_dir = project_dir
         self.seed = seed
         self.data: FitData | None = None
+        self.classes: list[Any] | None = None  # the labels of the class ids, when converted
 
     def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
         """Check the training arguments and keep the data; nothing is compiled yet."""
@@ -90,6 +92,9 @@ class ModelRunner(Runner):
         x, y, validation_data = args.x, args.y, args.validation_data
         if validation_data is not None and args.validation_split is not None:
             raise ValueError("pass validation_data or validation_split, not both")
+        self.classes = None
+        if self.hypermodel.loss == "cross_entropy":
+            y, validation_data, self.classes = encode_labels(y, validation_data)
         dry_run(self.hypermodel, x, y, validation_data)  # x and y as given, before any split
         if args.validation_split is not None:
             x, y, validation_data = split_validation(x, y, args.validation_split)
@@ -198,8 +203,9 @@ class ModelRunner(Runner):
         }
         (model,) = self.load_models([trial])
         return export_model(
-            model, path, example_input=example_input, metadata=metadata, overwrite=overwrite
-        )
+            model, path, example_input=example_input, metadata=metadata, overwrite=overwrite,
+            class_labels=self.classes if classifier else None,
+        )  # fmt: skip
 
     def export_for_tracking(self, trial: FrozenTrial, objective: Objective) -> Path | None:
         """Export the best model into the project, for the tracker to log."""
