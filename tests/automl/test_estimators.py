@@ -24,8 +24,10 @@ def test_breast_cancer_accuracy_and_leaderboard(cancer):
     board = clf.leaderboard()
     assert list(board.columns) == [
         "model", "family", "hyperparameters", "validation_score", "fit_time",
-        "predict_time", "ensemble_weight", "mlflow_run_id",
+        "predict_time", "ensemble_weight", "mlflow_run_id", "refit_full",
     ]  # fmt: skip
+    # 426 rows: the chosen members were trained again on every row
+    assert board.loc[board.ensemble_weight > 0, "refit_full"].all()
     assert len(board) == 2 and set(board["family"]) <= {"hgb", "linear"}
     assert board["ensemble_weight"].sum() == pytest.approx(1.0)
     assert board["validation_score"].is_monotonic_increasing  # log loss, best first
