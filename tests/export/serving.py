@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -49,15 +50,23 @@ def wait_until_serving(server: subprocess.Popen, url: str, log: Path) -> None:
     pytest.fail(f"the server did not answer /ping within {SERVER_START_TIMEOUT_S} s")
 
 
+def post(url: str, body: str, content_type: str) -> tuple[int, dict]:
+    """POST ``body`` to ``/invocations``; return the HTTP status and the JSON answer."""
+    request = urllib.request.Request(
+        f"{url}/invocations", data=body.encode(), headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
 def invoke(url: str, x: np.ndarray) -> np.ndarray:
     """POST ``x`` as JSON to ``/invocations`` and return the predictions."""
-    request = urllib.request.Request(
-        f"{url}/invocations",
-        data=json.dumps({"inputs": x.tolist()}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return np.array(json.loads(response.read())["predictions"])
+    status, answer = post(url, json.dumps({"inputs": x.tolist()}), "application/json")
+    assert status == 200, answer
+    return np.array(answer["predictions"])
 
 
 def stop(server: subprocess.Popen) -> None:

@@ -22,7 +22,7 @@ from hyperflax.export._manifest import (
     to_json_text,
     write_manifest,
 )
-from hyperflax.export._mlflow import save_pyfunc
+from hyperflax.export._mlflow import finish_mlmodel, save_pyfunc
 from hyperflax.export._predictor import load_model
 from hyperflax.export._preprocessing import Preprocessing
 from hyperflax.export._program import PLATFORMS, ExportedProgram, lower_model
@@ -185,5 +185,7 @@ def export_model(
         save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
         for name in (PROGRAM_FILE, ARRAYS_FILE):
             os.replace(work / name, result / name)
-        write_manifest(result, manifest)
+        write_manifest(result, manifest)  # first, so that MLmodel's size counts it
+        finish_mlmodel(result)
+        write_manifest(result, manifest)  # MLmodel's new sha256; the same size
     return target

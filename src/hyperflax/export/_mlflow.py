@@ -1,12 +1,21 @@
-"""Writing the MLflow side of an artifact: ``MLmodel`` and environment via models-from-code."""
+"""Writing the MLflow side of an artifact: ``MLmodel`` and environment via models-from-code.
+
+The signature declares the outputs only. An input schema makes MLflow enforce it before the
+model sees a request: a tensor schema refuses float64 and int64 arrays and every CSV request, a
+column schema of doubles refuses int64 arrays and silently drops extra columns. Without one,
+inputs reach ``Predictor.predict``, which casts float64 and int inputs to the program's dtype
+and refuses the rest naming the expected shape and dtype; ``input_example.json`` (and
+``hyperflax.json``) still show what to send.
+"""
 
 from pathlib import Path
 
 import numpy as np
 
-from hyperflax.export._manifest import installed_versions
+from hyperflax.export._manifest import PYFUNC_FILE, installed_versions
 
 REQUIREMENTS = ("hyperflax", "jax", "jaxlib", "numpy", "flatbuffers", "mlflow")
+MLMODEL_FILE = "MLmodel"
 
 
 def save_pyfunc(
@@ -15,7 +24,7 @@ def save_pyfunc(
     """Save a models-from-code ``python_function`` model to the new directory ``path``.
 
     MLflow copies ``code_file`` into ``path`` and executes it once to validate the input
-    example; nothing is pickled.
+    example; nothing is pickled. Call :func:`finish_mlmodel` once every file is in ``path``.
 
     Args:
         code_file: The pyfunc module, placed beside a loadable hyperflax artifact.
@@ -29,9 +38,26 @@ def save_pyfunc(
     mlflow.pyfunc.save_model(
         path=path,
         python_model=str(code_file),
-        signature=infer_signature(example_input, example_output),
+        signature=infer_signature(model_output=example_output),
         input_example=example_input,
         pip_requirements=[
             f"{name}=={v}" for name, v in installed_versions(REQUIREMENTS).items() if v
         ],
     )
+
+
+def finish_mlmodel(path: Path) -> None:
+    """Make ``path/MLmodel`` true of the finished artifact, free of the build machine's paths.
+
+    ``model_code_path`` becomes the code file's name (MLflow records the temporary path it
+    copied the file from, and loads only the name, from beside ``MLmodel``), and
+    ``model_size_bytes`` the size of every file but ``MLmodel`` (MLflow measured the directory
+    before the program and weights were moved in).
+    """
+    from mlflow.models import Model
+
+    mlmodel = Model.load(path / MLMODEL_FILE)
+    mlmodel.flavors["python_function"]["model_code_path"] = PYFUNC_FILE
+    files = (p for p in path.rglob("*") if p.is_file() and p.name != MLMODEL_FILE)
+    mlmodel.model_size_bytes = sum(p.stat().st_size for p in files)
+    mlmodel.save(path / MLMODEL_FILE)

@@ -18,6 +18,11 @@ def _shape_text(features: tuple[int, ...]) -> str:
     return f"(batch, {', '.join(map(str, features))})" if features else "(batch,)"
 
 
+def _casts(kind: str, dtype: np.dtype) -> bool:
+    """Whether values of the Python type named ``kind`` cast to ``dtype`` keeping their kind."""
+    return np.can_cast(np.dtype(kind), dtype, casting="same_kind")
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
@@ -66,25 +71,46 @@ class Predictor:
 
     def _check_input(self, x: ArrayLike) -> np.ndarray:
         x = np.asarray(x)
-        features = self.input_spec.feature_shape
-        if x.dtype.kind not in "biuf":
+        spec, features = self.input_spec, self.input_spec.feature_shape
+        if not np.can_cast(x.dtype, spec.dtype, casting="same_kind"):
+            kinds = [k for k in ("bool", "int", "float") if _casts(k, spec.dtype)]
             raise ValueError(
-                f"expected a numeric input (dtype {self.input_spec.dtype}), got dtype {x.dtype}"
+                f"expected a numeric input (dtype {spec.dtype}), got dtype {x.dtype}: the input "
+                f"of shape {_shape_text(features)} must hold numbers ({'/'.join(kinds)}); "
+                "convert strings, nulls and objects to numbers first"
             )
-        if x.ndim != len(self.input_spec.shape) or x.shape[1:] != features:
+        if x.ndim != len(spec.shape) or x.shape[1:] != features:
             raise ValueError(
-                f"expected input of shape {_shape_text(features)}, got shape {x.shape}"
+                f"expected input of shape {_shape_text(features)}, got shape {x.shape}: the "
+                f"first axis is the batch, and each example has shape {features}"
             )
         return x
+
+    def _cast(self, x: np.ndarray) -> np.ndarray:
+        """Cast ``x`` to the program's input dtype, refusing values that dtype cannot hold."""
+        dtype = self.input_spec.dtype
+        with np.errstate(over="ignore"):  # overflows are refused below
+            cast = x.astype(dtype)
+        lost = np.isinf(cast) & np.isfinite(x) if dtype.kind == "f" else cast != x
+        if np.any(lost):
+            raise ValueError(
+                f"input values must fit the model's input dtype {dtype}, got "
+                f"{x[lost][0].item()!r}; bring the inputs into the range of {dtype}"
+            )
+        return cast
 
     def outputs(self, x: ArrayLike) -> np.ndarray:
         """Return the raw model output (logits for classifiers) for a batch.
 
         Args:
-            x: Array of shape ``(batch, *input_spec.shape[1:])`` with a numeric dtype.
+            x: Array of shape ``(batch, *input_spec.shape[1:])`` whose dtype casts to
+                ``input_spec.dtype`` without changing kind: bool, int or float for a float
+                model (float64 and int64 inputs are cast to float32).
 
         Raises:
-            ValueError: If ``x`` has the wrong feature shape or a non-numeric dtype.
+            ValueError: If ``x`` has the wrong feature shape, a dtype that does not cast (strings,
+                objects, complex numbers; floats for an integer model) or values the input dtype
+                cannot hold.
 
         Example:
             >>> load_model("exported/digits").outputs(x_test[:2]).shape  # doctest: +SKIP
@@ -95,13 +121,14 @@ class Predictor:
             x = self._preprocessing.apply(x)
         if x.shape[0] == 0:  # symbolic batch dimensions are >= 1
             return np.zeros((0, *self.output_spec.feature_shape), self.output_spec.dtype)
-        return np.asarray(self._call(self._weights, x.astype(self.input_spec.dtype)))
+        return np.asarray(self._call(self._weights, self._cast(x)))
 
     def predict(self, x: ArrayLike) -> np.ndarray:
         """Predict a batch: outputs for regression, class labels for classification.
 
         Args:
-            x: Array of shape ``(batch, *input_spec.shape[1:])`` with a numeric dtype.
+            x: Array of shape ``(batch, *input_spec.shape[1:])`` with a numeric dtype, cast to
+                ``input_spec.dtype`` as in :meth:`outputs`.
 
         Returns:
             Regression: the model outputs. Classification: one label per row.
