@@ -1,4 +1,4 @@
-"""A plain-function objective whose space is declared in branin_config.yaml."""
+"""A plain-function objective whose space is declared in quadratic_config.yaml."""
 
 
 def objective(hp):

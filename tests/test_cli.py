@@ -1,8 +1,14 @@
+import argparse
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+import hyperflax as hx
+from hyperflax import cli
 from hyperflax.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -26,9 +32,9 @@ def test_demo_tunes_digits_and_fits_automl_on_a_table(capsys):
 
 
 def test_tune_a_yaml_config_then_summary(tmp_path, capsys):
-    for name in ("branin_config.yaml", "quadratic.py"):
+    for name in ("quadratic_config.yaml", "quadratic.py"):
         shutil.copy(EXAMPLES / name, tmp_path / name)
-    main(["tune", str(tmp_path / "branin_config.yaml")])
+    main(["tune", str(tmp_path / "quadratic_config.yaml")])
     main(["summary", "--project-name", "quadratic", "-n", "3"])
     out = capsys.readouterr().out
     assert "quadratic: best trials by value (minimize)" in out and "20 complete" in out
@@ -61,3 +67,102 @@ def test_the_own_model_example_tunes_exports_and_predicts(tmp_path):
     # The example with seeds 0-4 (in place of its seed=0): 0.964-0.975; a margin of 0.014.
     assert float(run.stdout.split("test accuracy")[1]) >= 0.95
     assert (tmp_path / "exported" / "own-model" / "MLmodel").exists()
+
+
+def _parsers(parser=None):
+    parser = parser or cli._parser()
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_help_is_plain_text_and_every_option_and_command_has_help():
+    for parser in _parsers():
+        text = parser.format_help()
+        assert "``" not in text, parser.prog
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                assert all(choice.help for choice in action._choices_actions), parser.prog
+            else:
+                assert action.help, f"{parser.prog} {action.dest} has no help"
+    assert {p.prog.split()[-1] for p in _parsers()} >= {"demo", "tune", "dashboard", "automl"}
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hyperflax {hx.__version__}"
+
+
+def test_the_config_keys_are_documented_in_tune_help_and_the_readme():
+    tune_help = next(p for p in _parsers() if p.prog.endswith(" tune")).format_help()
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    command_line = readme.split("### Command line")[1].split("\n## ")[0]
+    for key in cli._CONFIG_KEYS:
+        assert re.search(rf"\b{key}\b", tune_help), key
+        assert f"`{key}`" in command_line or re.search(rf"\b{key}\b", command_line), key
+    assert "quadratic_config.yaml" in tune_help and "quadratic_config.yaml" in command_line
+
+
+OBJECTIVE = "def objective(hp):\n    return (hp['x'] - 1.0) ** 2\n"
+SPACE = "space:\n  x: {type: float, low: -5.0, high: 5.0}\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ("function: cfg_a:objective\nmax_trial: 3\n", "unknown keys ['max_trial']"),
+        ("function: cfg_b:objective\ntuner: tpe\n", "tuner must be one of"),
+        (
+            "function: cfg_c:objective\nspace:\n  x: {type: flaot, low: 0, high: 1}\n",
+            "'type' must be one of ['boolean', 'choice', 'fixed', 'float', 'int'], got 'flaot'",
+        ),
+        (
+            "function: cfg_d:objective\nspace:\n  x: {type: float, low: 0}\n",
+            "hyperparameter 'x' of type 'float' needs ['high']",
+        ),
+        ("function: no_such_module:objective\n" + SPACE, "cannot import 'no_such_module'"),
+        ("function: cfg_e:objectiv\n" + SPACE, "cfg_e has no function named 'objectiv'"),
+        ("function: cfg_f:objective\n" + SPACE + "max_trials: ten\n", "max_trials must be"),
+        ("function: cfg_g:objective\n" + SPACE + "tuner_args: {bogus: 1}\n", "'bogus'"),
+        ("function: cfg_h:objective\n" + SPACE + "objective: {nam: value}\n", "'nam'"),
+        ("function: [unclosed\n", "cannot read the config"),
+    ],
+)
+def test_a_config_error_is_one_line_naming_the_file(tmp_path, config, problem):
+    module = config.split(":")[1].strip() if config.startswith("function: cfg_") else None
+    if module:
+        (tmp_path / f"{module}.py").write_text(OBJECTIVE)
+    path = tmp_path / "search.yaml"
+    path.write_text(config)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", str(path)])
+    message = str(exit_info.value.code)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert problem in message
+
+
+def test_a_space_the_function_contradicts_is_one_line_too(tmp_path):
+    (tmp_path / "cfg_int.py").write_text("def objective(hp):\n    return hp.Int('x', 0, 3)\n")
+    path = tmp_path / "search.yaml"
+    path.write_text(f"function: cfg_int:objective\ndirectory: {tmp_path}\n{SPACE}")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["tune", str(path)])
+    message = str(exit_info.value.code)
+    assert message.startswith(f"{path}: ") and "\n" not in message and "'x'" in message
+
+
+def test_the_command_prints_one_line_and_no_traceback(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("function: quadratic:objective\nspace:\n  x: {type: flaot}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "hyperflax", "tune", str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"{path}: hyperparameter 'x': 'type' must be one of "
+        "['boolean', 'choice', 'fixed', 'float', 'int'], got 'flaot'"
+    ]
