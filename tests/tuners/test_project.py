@@ -93,3 +93,19 @@ def test_progress_lines_show_state_value_params_best_and_eta(tmp_path, capsys):
         and "RuntimeError: boom" in lines[lines.index(trial_lines[1]) + 1]
     )
     assert lines[-1].startswith("search done in") and "3 complete, 1 fail" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        (
+            "sqlite://runs/study.db",
+            r"three slashes before a relative path: sqlite:///runs/study.db",
+        ),
+        ("runs/study.db", r"not a URL.*use one of: sqlite:///relative/study.db"),
+        ("mongodb://host/db", r"unknown database 'mongodb'"),
+    ],
+)
+def test_a_malformed_storage_url_is_refused_at_once_with_the_forms(storage, message):
+    with pytest.raises(ValueError, match=message):
+        hx.tuners.RandomSearch(first, objective=MIN, storage=storage)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import random
@@ -43,6 +44,52 @@ STALE_AFTER_S = 120.0
 def project_dir(directory: str | os.PathLike[str], project_name: str) -> Path:
     """``directory/project_name``, the home of a search's study and artifacts."""
     return Path(directory) / project_name
+
+
+STORAGE_FORMS = (
+    "sqlite:///relative/study.db, sqlite:////absolute/study.db, journal:///path/study.log "
+    "(or any path ending in .log), postgresql+psycopg://user:password@host:5432/database"
+)
+
+
+def check_storage_url(storage: str) -> None:
+    """Refuse a storage URL that cannot work, naming the forms that do, before anything opens.
+
+    Example:
+        >>> check_storage_url("sqlite:///hx_runs/study.db")
+        >>> check_storage_url("sqlite://hx_runs/study.db")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: storage 'sqlite://hx_runs/study.db' is not a storage URL ... three slashes ...
+    """
+    if storage.startswith("journal://") or storage.endswith(".log"):
+        return
+    problem = ""
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except sqlalchemy.exc.ArgumentError:
+        problem = "not a URL"
+    else:
+        if url.get_backend_name() == "sqlite" and url.host:  # sqlite://dir/file.db
+            rest = storage.removeprefix("sqlite://")
+            problem = f"sqlite needs three slashes before a relative path: sqlite:///{rest}"
+        elif url.get_backend_name() not in ("sqlite", "postgresql", "mysql"):
+            problem = f"unknown database {url.get_backend_name()!r}"
+        elif url.get_backend_name() == "postgresql" and not _has_driver(url.get_driver_name()):
+            raise ImportError(
+                f"storage {storage!r} needs a PostgreSQL driver: pip install 'psycopg[binary]' "
+                f"and write postgresql+psycopg://..."
+            )
+    if problem:
+        raise ValueError(
+            f"storage {storage!r} is not a storage URL hyperflax can open ({problem}); use one "
+            f"of: {STORAGE_FORMS}"
+        )
+
+
+def _has_driver(driver: str) -> bool:
+    module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver, driver)
+    return importlib.util.find_spec(module) is not None
 
 
 def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorage:

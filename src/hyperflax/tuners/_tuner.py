@@ -128,6 +128,8 @@ class Tuner:
             )
         if storage is not None and not isinstance(storage, str | BaseStorage):
             raise TypeError(f"storage must be a URL str or an Optuna storage, got {storage!r}")
+        if isinstance(storage, str):
+            _study.check_storage_url(storage)
         self.hypermodel = hypermodel
         self.searched = searched
         self.objective = as_objective(objective)
