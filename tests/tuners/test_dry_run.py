@@ -61,3 +61,24 @@ def test_a_mistake_stops_the_search_before_any_trial(hypermodel, x, y, error, me
 def test_a_misspelled_objective_is_named_with_the_likely_metric():
     with pytest.raises(ValueError, match="did you mean 'val_accuracy'"):
         hx.tuners.RandomSearch(hx.HyperModel(mlp), objective="val_acuracy")
+
+
+def test_a_tuned_flax_dropout_rate_is_warned_about_with_the_fix(tmp_path, caplog):
+    from flax import nnx
+
+    class Net(nnx.Module):
+        def __init__(self, rate, rngs):
+            self.hidden = nnx.Linear(8, 3, rngs=rngs)
+            self.drop = nnx.Dropout(rate, rngs=rngs)
+
+        def __call__(self, x):
+            return self.drop(self.hidden(x))
+
+    hypermodel = hx.HyperModel(lambda hp, rngs: Net(hp.Float("dropout", 0.1, 0.5), rngs))
+    tuner = hx.tuners.RandomSearch(
+        hypermodel, objective="val_loss", max_trials=1, directory=tmp_path, tracker=None
+    )
+    with caplog.at_level("WARNING", logger="hyperflax"):
+        tuner.search(X, Y, validation_split=0.25, epochs=1, batch_size=16)
+    assert "drop is a flax.nnx.Dropout whose rate comes from a hyperparameter" in caplog.text
+    assert "hx.models.Dropout(rate, rngs=rngs)" in caplog.text

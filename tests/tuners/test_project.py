@@ -109,3 +109,17 @@ def test_progress_lines_show_state_value_params_best_and_eta(tmp_path, capsys):
 def test_a_malformed_storage_url_is_refused_at_once_with_the_forms(storage, message):
     with pytest.raises(ValueError, match=message):
         hx.tuners.RandomSearch(first, objective=MIN, storage=storage)
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    def interrupted(hp):
+        hp.Float("x", 0.0, 1.0)
+        if hp.trial_number == 2:
+            raise KeyboardInterrupt
+        return 0.5
+
+    tuner = hx.tuners.RandomSearch(
+        interrupted, objective=MIN, directory=tmp_path, max_trials=5, tracker=None, verbose=0
+    )
+    with pytest.raises(KeyboardInterrupt, match=r"2 complete trials kept.*rerun the same code"):
+        tuner.search()

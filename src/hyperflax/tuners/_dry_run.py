@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 from typing import Any
 
 import optax
@@ -20,6 +21,7 @@ from hyperflax.search_spaces import HyperParameters
 from hyperflax.trainers import LOSSES, METRICS, Trainer
 from hyperflax.tuners._hypermodel import HyperModel
 
+logger = logging.getLogger("hyperflax")
 _OPTIMIZER_FIX = (
     "pass an optax transformation or fn(hp) -> one, e.g. optimizer=lambda hp: "
     "optax.inject_hyperparams(optax.adam)(learning_rate=hp.Float('lr', 1e-4, 1e-2, log=True))"
@@ -48,6 +50,7 @@ def dry_run(
             f"the build function must return a flax.nnx.Module, got {type(model).__name__} "
             f"({model!r:.80}); return the model instance, e.g. `return MyNet(..., rngs=rngs)`"
         )
+    _warn_static_dropout(model, hp)
     optimizer = hypermodel.build_optimizer(hp)
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
@@ -58,6 +61,21 @@ def dry_run(
     trainer.check_data(x, y)
     if validation_data is not None:
         trainer.check_data(*validation_data, prefix="validation_")
+
+
+def _warn_static_dropout(model: nnx.Module, hp: HyperParameters) -> None:
+    """Warn when a tuned dropout rate is a Python number in the program (a compile per trial)."""
+    tuned = {v for v in hp.values.values() if isinstance(v, float)}
+    for path, node in nnx.iter_graph(model):
+        if isinstance(node, nnx.Dropout) and node.rate in tuned:
+            where = ".".join(map(str, path)) or "the model"
+            logger.warning(
+                "%s is a flax.nnx.Dropout whose rate comes from a hyperparameter: its rate is "
+                "part of the compiled program, so every trial compiles again. Use "
+                "hx.models.Dropout(rate, rngs=rngs), whose rate is data (one program for all)",
+                where,
+            )
+            return
 
 
 def _check_signature(hypermodel: HyperModel) -> None:

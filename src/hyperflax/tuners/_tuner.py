@@ -261,6 +261,14 @@ class Tuner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # hyperflax reports trials itself
         try:
             self._search()
+        except KeyboardInterrupt:
+            done = sum(
+                t.state == TrialState.COMPLETE for t in self.study.get_trials(deepcopy=False)
+            )
+            raise KeyboardInterrupt(
+                f"search interrupted with {done} complete trials kept in {self.project_dir}; the "
+                f"running trial is queued to run again: rerun the same code to resume"
+            ) from None
         finally:
             optuna.logging.set_verbosity(verbosity)
 
