@@ -41,6 +41,26 @@ def http_limits() -> Iterator[None]:
             os.environ.pop(key, None)
 
 
+@contextlib.contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's INFO lines (database migrations, run links) are hidden during tracking calls.
+
+    Example:
+        >>> with quiet_mlflow():
+        ...     logging.getLogger("mlflow").getEffectiveLevel() >= logging.WARNING
+        True
+    """
+    import mlflow  # noqa: F401 - it configures its loggers when imported: do that first
+
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    mlflow_logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        mlflow_logger.setLevel(level)
+
+
 class Guard:
     """Runs tracking code; the first exception is logged once and disables the guard.
 
@@ -63,7 +83,7 @@ class Guard:
         if not self.enabled:
             return
         try:
-            with http_limits():
+            with http_limits(), quiet_mlflow():
                 action()
         except Exception as exc:
             self.enabled = False
