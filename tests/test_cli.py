@@ -26,9 +26,9 @@ def test_demo_tunes_digits_and_fits_automl_on_a_table(capsys):
     assert accuracy >= 0.955
     assert "AutoML fit" in out and "(time_limit 30 s)" in out
     automl = float(out.split("AutoML fit")[1].split("held-out test accuracy: ")[1].split(";")[0])
-    # breast cancer, 143 test rows (one row = 0.007): 0.944-0.965 over seeds 0-3 on a loaded
-    # 2-core machine (5-12 candidates in 30 s); the bound is 3 rows below the worst seed
-    assert automl >= 0.92
+    # breast cancer, 143 test rows (one row = 0.007): 0.923-0.965 over seeds 0-3 and reruns on a
+    # loaded 2-core machine (the time-boxed search differs run to run); 3 rows below the worst
+    assert automl >= 0.90
 
 
 def test_tune_a_yaml_config_then_summary(tmp_path, capsys):
