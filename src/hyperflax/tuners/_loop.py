@@ -78,26 +78,35 @@ def visible_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 
 
 def _next(tuner: Tuner, study: optuna.Study) -> optuna.Trial | None:
-    """The next trial: a queued one (a retry, another worker's plan) or the tuner's plan."""
-    trials = study.get_trials(deepcopy=False)
-    if tuner.max_trials is not None:
-        counted = sum(t.state in (*FINISHED, TrialState.RUNNING) for t in trials)
-        if counted >= tuner.max_trials:
-            return None
-    if not any(t.state == TrialState.WAITING for t in trials):
-        plan = tuner.next_trial(visible_trials(trials))
-        if plan is None:
-            return None
-        if not plan.is_default:
-            study.enqueue_trial(dict(plan.params), user_attrs={keys.PLAN: plan.to_attr()})
-    return study.ask()
+    """The next trial, claimed: a queued one (a retry, another worker's plan) or the tuner's plan.
+
+    Runs under the scheduling lock, so on one machine the count against ``max_trials``, the
+    plan, its queueing and the claim happen as one step, and the sampler is seeded from the
+    tuner's seed and the study's size: workers never replay each other's configurations.
+    """
+    with _study.scheduling_lock(tuner.storage, tuner.project_dir):
+        trials = study.get_trials(deepcopy=False)
+        if tuner.max_trials is not None:
+            counted = sum(t.state in (*FINISHED, TrialState.RUNNING) for t in trials)
+            if counted >= tuner.max_trials:
+                return None
+        if not any(t.state == TrialState.WAITING for t in trials):
+            plan = tuner.next_trial(visible_trials(trials))
+            if plan is None:
+                return None
+            if not plan.is_default:
+                study.enqueue_trial(dict(plan.params), user_attrs={keys.PLAN: plan.to_attr()})
+        if tuner.seed is not None:
+            study.sampler = tuner.make_sampler(tuner.seed + len(trials))
+        trial = study.ask()
+        trial.set_user_attr(keys.OWNER, _study.owner_tag())  # owned before the lock is let go
+        return trial
 
 
 def _run_trial(
     tuner: Tuner, study: optuna.Study, trial: optuna.Trial, tracker: GuardedTracker
 ) -> BaseException | None:
     """Run one trial and tell the study how it ended; return its error if it failed."""
-    trial.set_user_attr(keys.OWNER, _study.owner_tag())  # first, so a crash is recoverable
     context = TrialContext(trial.number, TrialPlan.from_attrs(trial.user_attrs), tuner.objective)
     runner, objective = tuner.runner, tuner.objective
     steps: dict[int, dict[str, float]] = {}

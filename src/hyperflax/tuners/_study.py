@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib.util
 import logging
 import os
@@ -11,7 +12,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +40,9 @@ T = TypeVar("T")
 
 HEARTBEAT_INTERVAL_S = 15.0
 STALE_AFTER_S = 120.0
+#: A worker names itself on its trial right after asking for it (inside the scheduling lock), so
+#: a RUNNING trial with no owner after this long belongs to a worker that died in between.
+OWNERLESS_AFTER_S = 10.0
 
 
 def project_dir(directory: str | os.PathLike[str], project_name: str) -> Path:
@@ -90,6 +94,47 @@ def check_storage_url(storage: str) -> None:
 def _has_driver(driver: str) -> bool:
     module = {"psycopg": "psycopg", "psycopg2": "psycopg2"}.get(driver, driver)
     return importlib.util.find_spec(module) is not None
+
+
+@contextlib.contextmanager
+def scheduling_lock(storage: str | BaseStorage | None, project: Path) -> Iterator[None]:
+    """Serialize choosing and claiming the next trial among the workers of one machine.
+
+    SQLite ignores ``SELECT ... FOR UPDATE``, on which Optuna's queue of waiting trials relies,
+    and a journal file has no queue lock either: without this, two workers can take the same
+    queued trial, enqueue the same grid point or promotion twice, or both start the trial that
+    reaches ``max_trials``. For a SQLite file or a journal file the lock is a file lock beside
+    it (``fcntl.flock`` on ``<file>.hx-schedule``; Optuna's own journal lock is
+    ``<file>.lock``); a server database (PostgreSQL, MySQL) claims rows itself.
+
+    Example:
+        >>> with scheduling_lock("sqlite:///study.db", Path(".")):
+        ...     pass  # plan, enqueue and ask here
+    """
+    path = _lock_path(storage, project)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="ascii") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_path(storage: str | BaseStorage | None, project: Path) -> Path | None:
+    if storage is None:
+        return project / "study.db.hx-schedule"
+    if isinstance(storage, BaseStorage):
+        return None
+    if storage.startswith("journal://") or storage.endswith(".log"):
+        return Path(f"{storage.removeprefix('journal://')}.hx-schedule")
+    url = sqlalchemy.engine.make_url(storage)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(f"{url.database}.hx-schedule")
+    return None
 
 
 def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorage:
@@ -171,7 +216,7 @@ def _owner_is_dead(trial: FrozenTrial, now: float) -> bool:
     tag = trial.user_attrs.get(OWNER)
     if not isinstance(tag, str) or tag.count(":") < 2:  # died before it could say whose it is
         started = trial.datetime_start.timestamp() if trial.datetime_start else now
-        return now - started > STALE_AFTER_S
+        return now - started > OWNERLESS_AFTER_S
     host, pid, start = tag.rsplit(":", 2)
     if host == socket.gethostname():
         try:

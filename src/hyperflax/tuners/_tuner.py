@@ -276,9 +276,6 @@ class Tuner:
         fresh = self._reset_pending
         study = self.study
         _study.recover_stale_trials(study)
-        # Reseed from the study's size so a resumed search does not replay the first configs.
-        if self.seed is not None:
-            study.sampler = self.make_sampler(self.seed + len(study.get_trials(deepcopy=False)))
         progress = ProgressReporter(
             self.objective, verbose=self.verbose, expected=self.expected_trials()
         )
