@@ -81,8 +81,8 @@ def check_storage_url(storage: str) -> None:
             problem = f"unknown database {url.get_backend_name()!r}"
         elif url.get_backend_name() == "postgresql" and not _has_driver(url.get_driver_name()):
             raise ImportError(
-                f"storage {storage!r} needs a PostgreSQL driver: pip install 'psycopg[binary]' "
-                f"and write postgresql+psycopg://..."
+                f"storage {storage!r} needs a PostgreSQL driver: pip install "
+                f"'hyperflax[postgresql]' (psycopg 3) and write postgresql+psycopg://..."
             )
     if problem:
         raise ValueError(
