@@ -19,7 +19,10 @@ RETRY_OF = "hx:retry_of"  # the number of the interrupted trial this one retries
 METRICS = "hx:metrics"  # every metric of the trial's result (best epoch for a model)
 DEVICES = "hx:devices"  # the devices a model trained on
 PLAN = "hx:plan"  # the tuner's TrialPlan for the trial (epochs, continued trial, ...)
+CLASSES = "hx:classes"  # the label of each class id when a search converted text/bool labels
 HISTORY = "hx:history"  # every reported step's metrics: {"step": [...], "<metric>": [...]}
 
 #: Trial attributes that describe how hyperflax ran a trial rather than what the user logged.
-BOOKKEEPING = frozenset({OWNER, HEARTBEAT, ERROR, RETRY_OF, METRICS, DEVICES, PLAN, HISTORY})
+BOOKKEEPING = frozenset(
+    {OWNER, HEARTBEAT, ERROR, RETRY_OF, METRICS, DEVICES, PLAN, HISTORY, CLASSES}
+)

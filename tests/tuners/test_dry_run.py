@@ -82,3 +82,18 @@ def test_a_tuned_flax_dropout_rate_is_warned_about_with_the_fix(tmp_path, caplog
         tuner.search(X, Y, validation_split=0.25, epochs=1, batch_size=16)
     assert "drop is a flax.nnx.Dropout whose rate comes from a hyperparameter" in caplog.text
     assert "hx.models.Dropout(rate, rngs=rngs)" in caplog.text
+
+
+def test_a_subclass_with_its_own_fit_may_transform_the_data(tmp_path):
+    class Squares(hx.HyperModel):
+        def fit(self, hp, trainer, x, y, *, validation_data, **kwargs):
+            x_val, y_val = validation_data
+            squared = (np.hstack([x_val, x_val**2]), y_val)
+            return trainer.fit(np.hstack([x, x**2]), y, validation_data=squared, **kwargs)
+
+    hypermodel = Squares(lambda hp, rngs: hx.models.MLP(16, 3, [8], rngs=rngs))
+    tuner = hx.tuners.RandomSearch(
+        hypermodel, objective="val_loss", max_trials=1, directory=tmp_path, tracker=None
+    )
+    tuner.search(X, Y, validation_split=0.25, epochs=1, batch_size=16)
+    assert tuner.trials_dataframe().state.tolist() == ["COMPLETE"]

@@ -1,5 +1,7 @@
 """Labels users have: accepted where unambiguous, kept in exports so predict returns them."""
 
+from pathlib import Path
+
 import numpy as np
 import optax
 import pytest
@@ -75,3 +77,32 @@ def test_a_validation_label_never_seen_in_training_is_refused(tmp_path):
             validation_data=(X[4:6], np.array(["cat", "emu"])), epochs=1, batch_size=2,
         )  # fmt: skip
     assert tuner.study.trials == []
+
+
+def test_text_labels_reach_an_export_made_in_a_new_process(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    names = np.array(["cat", "dog", "owl"])[IDS]
+    tuner = hx.tuners.RandomSearch(
+        hx.HyperModel(mlp, optimizer=adam), objective="val_loss", max_trials=1, seed=0,
+        directory=tmp_path, project_name="labels", tracker=None, verbose=0,
+    )  # fmt: skip
+    tuner.search(X, names, validation_split=0.25, epochs=2, batch_size=30)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, optax, hyperflax as hx
+        from tests.tuners.test_labels import adam, mlp
+        tuner = hx.tuners.RandomSearch(
+            hx.HyperModel(mlp, optimizer=adam), objective="val_loss",
+            directory={str(tmp_path)!r}, project_name="labels", tracker=None)
+        path = tuner.export_best({str(tmp_path / "exported")!r},
+                                 example_input=np.zeros((1, 4), np.float32))
+        print(hx.load_model(path).class_labels)
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "['cat', 'dog', 'owl']" in run.stdout

@@ -123,3 +123,37 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     )
     with pytest.raises(KeyboardInterrupt, match=r"2 complete trials kept.*rerun the same code"):
         tuner.search()
+
+
+def test_neighbouring_seeds_do_not_replay_each_other(tmp_path):
+    runs = []
+    for seed in (0, 1):
+        tuner = hx.tuners.RandomSearch(
+            first, objective=MIN, directory=tmp_path / str(seed), max_trials=6, seed=seed,
+            tracker=None, verbose=0,
+        )  # fmt: skip
+        tuner.search()
+        runs.append([t.params["x"] for t in tuner.study.trials])
+    assert not set(runs[0]) & set(runs[1])
+
+
+def test_next_trial_is_not_asked_once_max_trials_is_reached(tmp_path):
+    calls = []
+
+    class Counting(hx.tuners.RandomSearch):
+        def next_trial(self, trials):
+            calls.append(len(trials))
+            return super().next_trial(trials)
+
+    Counting(first, objective=MIN, directory=tmp_path, max_trials=3, tracker=None,
+             verbose=0).search()  # fmt: skip
+    assert calls == [0, 1, 2]
+
+
+def test_progress_keeps_a_best_value_of_zero(tmp_path, capsys):
+    values = iter([1.0, 0.0, 2.0])
+    hx.tuners.RandomSearch(
+        lambda hp: hp.Float("x", 0.0, 1.0) * 0 + next(values), objective=MIN,
+        directory=tmp_path, max_trials=3, tracker=None,
+    ).search()  # fmt: skip
+    assert capsys.readouterr().out.splitlines()[-1].endswith("best value 0 (trial 1)")

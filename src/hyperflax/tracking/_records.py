@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 #: Longest param or tag value written (MLflow refuses params over 6000 characters).
 MAX_VALUE_CHARS = 5000
 #: User attributes that become dedicated tags or metrics, or are bookkeeping only.
-_SPECIAL_ATTRS = frozenset({keys.ERROR, keys.METRICS, keys.DEVICES, keys.HEARTBEAT, keys.OWNER})
+_SPECIAL_ATTRS = frozenset(
+    {keys.ERROR, keys.METRICS, keys.DEVICES, keys.HEARTBEAT, keys.OWNER, keys.HISTORY}
+)
 _STATE_NAMES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 
 #: A metric: (key, value, step).

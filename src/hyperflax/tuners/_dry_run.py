@@ -58,6 +58,8 @@ def dry_run(
             f"{type(optimizer).__name__}; {_OPTIMIZER_FIX}"
         )
     trainer = Trainer(model, optimizer, hypermodel.loss, hypermodel.metrics)
+    if type(hypermodel).fit is not HyperModel.fit:
+        return  # a fit of its own may transform the data before the model sees it
     trainer.check_data(x, y)
     if validation_data is not None:
         trainer.check_data(*validation_data, prefix="validation_")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hyperflax")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Samplers whose only state is their random generator: seeded again for every trial. Others
+#: (QMC, GP) keep one sampler for the whole search, seeded when it starts.
+_RESEEDED = (optuna.samplers.RandomSampler, optuna.samplers.TPESampler)
 
 
 def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bool:
@@ -46,8 +50,8 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bo
     failures = 0
     while deadline is None or time.monotonic() < deadline:
         trial = _next(tuner, study)
-        if trial is None:
-            return _exhausted(tuner, study)
+        if trial is None or trial is _PLANNED_ALL:
+            return trial is _PLANNED_ALL and _nothing_in_flight(study)
         error = _run_trial(tuner, study, trial, tracker)
         failures = failures + 1 if error is not None else 0
         if error is not None and failures >= tuner.max_consecutive_failures:
@@ -58,12 +62,24 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bo
     return False
 
 
-def _exhausted(tuner: Tuner, study: optuna.Study) -> bool:
-    """Whether the tuner plans no more trials (rather than ``max_trials`` being reached)."""
-    trials = study.get_trials(deepcopy=False)
-    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
-        return False
-    return tuner.next_trial(visible_trials(trials)) is None
+def _nothing_in_flight(study: optuna.Study) -> bool:
+    """No trial of the study is running or queued (so an empty plan is final)."""
+    in_flight = (TrialState.RUNNING, TrialState.WAITING)
+    return not any(t.state in in_flight for t in study.get_trials(deepcopy=False))
+
+
+#: What ``_next`` returns when the tuner's ``next_trial`` planned nothing more.
+_PLANNED_ALL: Any = object()
+
+
+def seed_for(seed: int, n_trials: int) -> int:
+    """A per-trial sampler seed mixed from ``(seed, n_trials)``: seeds s and s+1 never align.
+
+    Example:
+        >>> seed_for(0, 1) != seed_for(1, 0)
+        True
+    """
+    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
 
 
 def visible_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -77,12 +93,16 @@ def visible_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return [t for t in trials if t.number not in retried]
 
 
-def _next(tuner: Tuner, study: optuna.Study) -> optuna.Trial | None:
+def _next(tuner: Tuner, study: optuna.Study) -> Any:
     """The next trial, claimed: a queued one (a retry, another worker's plan) or the tuner's plan.
 
     Runs under the scheduling lock, so on one machine the count against ``max_trials``, the
     plan, its queueing and the claim happen as one step, and the sampler is seeded from the
     tuner's seed and the study's size: workers never replay each other's configurations.
+
+    Returns:
+        The claimed trial; ``None`` once ``max_trials`` is reached; ``_PLANNED_ALL`` when the
+        tuner plans nothing more.
     """
     with _study.scheduling_lock(tuner.storage, tuner.project_dir):
         trials = study.get_trials(deepcopy=False)
@@ -93,13 +113,14 @@ def _next(tuner: Tuner, study: optuna.Study) -> optuna.Trial | None:
         if not any(t.state == TrialState.WAITING for t in trials):
             plan = tuner.next_trial(visible_trials(trials))
             if plan is None:
-                return None
+                return _PLANNED_ALL
             if not plan.is_default:
                 study.enqueue_trial(dict(plan.params), user_attrs={keys.PLAN: plan.to_attr()})
-        if tuner.seed is not None:
-            study.sampler = tuner.make_sampler(tuner.seed + len(trials))
+        if tuner.seed is not None and isinstance(study.sampler, _RESEEDED):
+            study.sampler = tuner.make_sampler(seed_for(tuner.seed, len(trials)))
         trial = study.ask()
         trial.set_user_attr(keys.OWNER, _study.owner_tag())  # owned before the lock is let go
+        trial.set_user_attr(keys.HEARTBEAT, time.time())
         return trial
 
 
@@ -122,10 +143,10 @@ def _run_trial(
             raise optuna.TrialPruned(f"pruned after step {step}")
 
     hp = HyperParameters._for_trial(trial, report, finite=tuner.finite_space)
-    tracker.trial_begin(study, study._storage.get_trial(trial._trial_id))
     history: dict[str, list[float]] | None = None
     error: Exception | None = None
     try:
+        tracker.trial_begin(study, study._storage.get_trial(trial._trial_id))
         with _study.Heartbeat(trial):
             output = runner.run(hp, context)
         history = output.history
@@ -142,10 +163,15 @@ def _run_trial(
         _keep_history(trial, steps)
         frozen = study.tell(trial, state=TrialState.PRUNED)
     except KeyboardInterrupt:
-        _study.fail_and_retry(
+        failed = _study.fail_and_retry(
             study, trial, "interrupted by KeyboardInterrupt; configuration retried"
         )
+        if failed is not None:
+            tracker.trial_end(study, failed, None)
         raise
+    except optuna.exceptions.UpdateFinishedTrialError:  # another worker took it over
+        logger.warning("trial %d was finished by another worker meanwhile", trial.number)
+        return None
     except Exception as exc:
         error = exc
         trial.set_user_attr(keys.ERROR, f"{type(exc).__name__}: {exc}")

@@ -8,7 +8,6 @@ the output is a terminal (in logs and CI, plain lines only); ``verbose=0`` print
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -136,9 +135,14 @@ class ProgressReporter(Tracker):
             self._bar.remove_task(self._task)
             self._task = None
         self._finished_here += trial.state in _STATES
-        if trial.state == TrialState.COMPLETE and (
-            self._best is None
-            or self.objective.better(float(trial.value or math.nan), float(self._best.value or 0))
+        if (
+            trial.state == TrialState.COMPLETE
+            and trial.value is not None
+            and (
+                self._best is None
+                or self._best.value is None
+                or self.objective.better(trial.value, self._best.value)
+            )
         ):
             self._best = trial
         if self.verbose < 1:

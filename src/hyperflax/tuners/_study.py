@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import importlib.util
 import logging
 import os
@@ -111,6 +110,11 @@ def scheduling_lock(storage: str | BaseStorage | None, project: Path) -> Iterato
         >>> with scheduling_lock("sqlite:///study.db", Path(".")):
         ...     pass  # plan, enqueue and ask here
     """
+    try:
+        import fcntl  # POSIX only; elsewhere there is one worker per study or a server database
+    except ImportError:
+        yield
+        return
     path = _lock_path(storage, project)
     if path is None:
         yield
@@ -226,7 +230,8 @@ def _owner_is_dead(trial: FrozenTrial, now: float) -> bool:
         except PermissionError:
             return False
         return start not in ("?", _start_time(int(pid)))
-    beat = trial.user_attrs.get(HEARTBEAT, 0.0)
+    started = trial.datetime_start.timestamp() if trial.datetime_start else now
+    beat = trial.user_attrs.get(HEARTBEAT, started)  # no beat yet: as old as the trial
     return isinstance(beat, int | float) and now - beat > STALE_AFTER_S
 
 
@@ -251,19 +256,22 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     return recovered
 
 
-def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> None:
+def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> FrozenTrial | None:
     """Mark an interrupted trial failed and queue its configuration (and plan) again.
 
-    When another worker recovered the same trial first, nothing more is queued.
+    Returns:
+        The failed trial, or ``None`` when another worker finished it first (then nothing
+        more is queued).
     """
-    trial.set_user_attr(ERROR, message)
     try:
+        trial.set_user_attr(ERROR, message)
         frozen = study.tell(trial, state=TrialState.FAIL)
     except (ValueError, RuntimeError):  # already finished by another worker
-        return
+        return None
     plan = {PLAN: frozen.user_attrs[PLAN]} if PLAN in frozen.user_attrs else {}
     params = {**frozen.system_attrs.get("fixed_params", {}), **frozen.params}
     study.enqueue_trial(params, user_attrs={**plan, RETRY_OF: frozen.number})
+    return frozen
 
 
 class Heartbeat:

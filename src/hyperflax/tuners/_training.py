@@ -136,7 +136,10 @@ class ModelRunner(Runner):
             parent=None if plan.continues is None else self.checkpoint(plan.continues),
             keep_state=plan.keep_state,
         )
-        return TrialOutput(logs, history, {keys.DEVICES: devices()})
+        attrs: dict[str, Any] = {keys.DEVICES: devices()}
+        if self.classes is not None:  # kept with the trial: an export in a new process has them
+            attrs[keys.CLASSES] = self.classes
+        return TrialOutput(logs, history, attrs)
 
     def checkpoint(self, number: int) -> Path:
         """The checkpoint directory of trial ``number``."""
@@ -204,7 +207,7 @@ class ModelRunner(Runner):
         (model,) = self.load_models([trial])
         return export_model(
             model, path, example_input=example_input, metadata=metadata, overwrite=overwrite,
-            class_labels=self.classes if classifier else None,
+            class_labels=trial.user_attrs.get(keys.CLASSES) if classifier else None,
         )  # fmt: skip
 
     def export_for_tracking(self, trial: FrozenTrial, objective: Objective) -> Path | None:

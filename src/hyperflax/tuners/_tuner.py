@@ -275,7 +275,11 @@ class Tuner:
     def _search(self) -> None:
         fresh = self._reset_pending
         study = self.study
-        _study.recover_stale_trials(study)
+        with _study.scheduling_lock(self.storage, self.project_dir):
+            _study.recover_stale_trials(study)
+        if self.seed is not None:  # a resumed search does not replay its first configurations
+            n_trials = len(study.get_trials(deepcopy=False))
+            study.sampler = self.make_sampler(_loop.seed_for(self.seed, n_trials))
         progress = ProgressReporter(
             self.objective, verbose=self.verbose, expected=self.expected_trials()
         )
@@ -287,10 +291,9 @@ class Tuner:
             tracker.search_end(study, self.trials_dataframe, lambda: None)
             raise
         tracker.search_end(study, self.trials_dataframe, self._export_for_tracking)
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        self.runner.on_search_end(
-            study.get_trials(deepcopy=False), self.objective.rank(complete), exhausted
-        )
+        trials = study.get_trials(deepcopy=False)  # one snapshot: ranked and all agree
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        self.runner.on_search_end(trials, self.objective.rank(complete), exhausted)
 
     def _config(self) -> dict[str, Any]:
         """The tuner's settings as plain values, for tracking."""
