@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -30,9 +29,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("hyperflax")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-#: Samplers whose only state is their random generator: seeded again for every trial. Others
-#: (QMC, GP) keep one sampler for the whole search, seeded when it starts.
-_RESEEDED = (optuna.samplers.RandomSampler, optuna.samplers.TPESampler)
+_WORKER_STEP = 1_000_003  # seed distance between workers of one study
 
 
 def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bool:
@@ -72,14 +69,18 @@ def _nothing_in_flight(study: optuna.Study) -> bool:
 _PLANNED_ALL: Any = object()
 
 
-def seed_for(seed: int, n_trials: int) -> int:
-    """A per-trial sampler seed mixed from ``(seed, n_trials)``: seeds s and s+1 never align.
+def seed_for(seed: int, n_trials: int, worker: int) -> int:
+    """The sampler seed of a search: the tuner's seed, moved by the study's size and the worker.
+
+    The first worker of a new study samples with ``seed`` itself (the same seed gives the same
+    configurations); a resumed search moves on by the trials already there, and each further
+    worker of the study by a large step, so workers started together never replay each other.
 
     Example:
-        >>> seed_for(0, 1) != seed_for(1, 0)
-        True
+        >>> seed_for(0, 0, 0), seed_for(0, 5, 0), seed_for(0, 0, 1) > 10**6
+        (0, 5, True)
     """
-    return int(np.random.SeedSequence([seed, n_trials]).generate_state(1)[0])
+    return seed + n_trials + _WORKER_STEP * worker
 
 
 def visible_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -97,8 +98,7 @@ def _next(tuner: Tuner, study: optuna.Study) -> Any:
     """The next trial, claimed: a queued one (a retry, another worker's plan) or the tuner's plan.
 
     Runs under the scheduling lock, so on one machine the count against ``max_trials``, the
-    plan, its queueing and the claim happen as one step, and the sampler is seeded from the
-    tuner's seed and the study's size: workers never replay each other's configurations.
+    plan, its queueing and the claim happen as one step.
 
     Returns:
         The claimed trial; ``None`` once ``max_trials`` is reached; ``_PLANNED_ALL`` when the
@@ -116,8 +116,6 @@ def _next(tuner: Tuner, study: optuna.Study) -> Any:
                 return _PLANNED_ALL
             if not plan.is_default:
                 study.enqueue_trial(dict(plan.params), user_attrs={keys.PLAN: plan.to_attr()})
-        if tuner.seed is not None and isinstance(study.sampler, _RESEEDED):
-            study.sampler = tuner.make_sampler(seed_for(tuner.seed, len(trials)))
         trial = study.ask()
         trial.set_user_attr(keys.OWNER, _study.owner_tag())  # owned before the lock is let go
         trial.set_user_attr(keys.HEARTBEAT, time.time())

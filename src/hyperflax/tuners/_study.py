@@ -31,6 +31,7 @@ from hyperflax._study_keys import (
     RETRY_OF,
     SEARCHED,
     TUNER,
+    WORKERS,
 )
 from hyperflax.tuners._objective import Objective
 
@@ -254,6 +255,16 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
         recovered.append(trial.number)
         logger.warning("trial %d was left running by a dead worker; retrying it", trial.number)
     return recovered
+
+
+def join_as_worker(study: optuna.Study) -> int:
+    """This search's index among the searches ever run on the study: 0 for the first.
+
+    Called under the scheduling lock, so workers started together get different indices.
+    """
+    index = int(study.user_attrs.get(WORKERS, 0))
+    study.set_user_attr(WORKERS, index + 1)
+    return index
 
 
 def fail_and_retry(study: optuna.Study, trial: optuna.Trial, message: str) -> FrozenTrial | None:

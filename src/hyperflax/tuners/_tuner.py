@@ -277,9 +277,10 @@ class Tuner:
         study = self.study
         with _study.scheduling_lock(self.storage, self.project_dir):
             _study.recover_stale_trials(study)
-        if self.seed is not None:  # a resumed search does not replay its first configurations
+            worker = _study.join_as_worker(study)
+        if self.seed is not None:  # neither a resume nor another worker replays configurations
             n_trials = len(study.get_trials(deepcopy=False))
-            study.sampler = self.make_sampler(_loop.seed_for(self.seed, n_trials))
+            study.sampler = self.make_sampler(_loop.seed_for(self.seed, n_trials, worker))
         progress = ProgressReporter(
             self.objective, verbose=self.verbose, expected=self.expected_trials()
         )
