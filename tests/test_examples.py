@@ -38,26 +38,25 @@ def test_the_custom_tuner_screens_then_continues_the_best(tmp_path):
     assert (finals.loss.to_numpy() <= screened.loss[:2].to_numpy().max()).all()
 
 
-def test_the_custom_tuner_example_runs_as_a_script(tmp_path):
+def _run_example(name, folder):
+    """Run ``examples/<name>`` in ``folder`` as a user would; return its standard output."""
     run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "custom_tuner.py")],
-        cwd=tmp_path,
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
-    assert "two-stage: best trials by loss (minimize)" in run.stdout
+    return run.stdout
+
+
+def test_the_custom_tuner_example_runs_as_a_script(tmp_path):
+    out = _run_example("custom_tuner.py", tmp_path)
+    assert "two-stage: best trials by loss (minimize)" in out
 
 
 def test_the_automl_example_runs_as_a_script(tmp_path):
-    run = subprocess.run(
-        [sys.executable, str(EXAMPLES / "automl_table.py")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    assert float(run.stdout.split("test accuracy")[1]) >= 0.90  # as the demo test: 0.923-0.965
+    out = _run_example("automl_table.py", tmp_path)
+    assert float(out.split("test accuracy")[1]) >= 0.90  # as the demo test: 0.923-0.965
     assert (tmp_path / "breast_cancer_model").is_dir()
