@@ -1,7 +1,7 @@
 """Run every benchmark: ``make bench`` or ``.venv/bin/python -m bench``."""
 
-from bench import fixed_architecture, search_vs_kerastuner, trainer_speed
+from bench import fixed_architecture, progress_overhead, search_vs_kerastuner, trainer_speed
 
-for module in (trainer_speed, fixed_architecture, search_vs_kerastuner):
+for module in (trainer_speed, fixed_architecture, search_vs_kerastuner, progress_overhead):
     print(f"\n== {module.__name__} ==")
     module.main()
