@@ -9,6 +9,7 @@ them through these names only.
 OBJECTIVE = "hx:objective"  # the objective's metric name
 DIRECTION = "hx:direction"  # "minimize" or "maximize"
 TUNER = "hx:tuner"  # the tuner class that created the study
+AUTOML_FINGERPRINT = "hx:automl:fingerprint"  # the data and settings an AutoML study was made for
 WORKERS = "hx:workers"  # how many searches (workers, resumes) have joined the study
 SEARCHED = "hx:searched"  # what the study searches: the objective function or model builder
 

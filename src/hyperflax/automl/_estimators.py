@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
+from hyperflax import _study_keys as keys
 from hyperflax._errors import DataError
 from hyperflax.automl import _refit, _search
 from hyperflax.automl._ensemble import greedy_ensemble
@@ -158,7 +159,7 @@ class _Tabular(BaseEstimator):
         }
         rows = []
         for t in ranked:
-            extra = t.user_attrs.get("hx:metrics", {})
+            extra = t.user_attrs.get(keys.METRICS, {})
             rows.append({
                 "model": f"trial_{t.number}_{t.params['family']}", "family": t.params["family"],
                 "hyperparameters": {k: v for k, v in t.params.items() if k != "family"},
@@ -170,7 +171,7 @@ class _Tabular(BaseEstimator):
         self.leaderboard_ = pd.DataFrame(rows)
 
     def _refit_members(self, ctx: _search.Context, trials: list[Any], *, deadline: float) -> None:
-        fit_times = {t.number: t.user_attrs.get("hx:metrics", {}).get("fit_time") for t in trials}
+        fit_times = {t.number: t.user_attrs.get(keys.METRICS, {}).get("fit_time") for t in trials}
         done = _refit.refit_members(
             self.members_, ctx.splits,
             {n: float(v) for n, v in fit_times.items() if v is not None}, ctx.task,

@@ -16,6 +16,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from hyperflax import _study_keys as keys
 from hyperflax._errors import SearchFailedError, StudyMismatchError, TimeLimitError
 from hyperflax.automl._members import Member, fit_member, load_member, save_member
 from hyperflax.automl._metrics import Metric
@@ -29,7 +30,6 @@ from hyperflax.tuners import BayesianOptimization, Objective, TrialPlan
 logger = logging.getLogger("hyperflax")
 MIN_CANDIDATE_S = 0.5  # a candidate does not start with less time left than this
 MIN_NETWORK_S = 5.0  # nor a network (its first epoch compiles and cannot be interrupted)
-FINGERPRINT = "hx:automl:fingerprint"
 
 
 @dataclass
@@ -184,16 +184,16 @@ def run_search(
     finally:
         optuna.logging.set_verbosity(verbosity)
     stamp = fingerprint(ctx, settings)
-    if study.user_attrs.get(FINGERPRINT) not in (None, stamp) or (
-        FINGERPRINT not in study.user_attrs and study.get_trials(deepcopy=False)
+    if study.user_attrs.get(keys.AUTOML_FINGERPRINT) not in (None, stamp) or (
+        keys.AUTOML_FINGERPRINT not in study.user_attrs and study.get_trials(deepcopy=False)
     ):
         raise StudyMismatchError(
             f"the study {project_name!r} in {str(directory)!r} was made for other data or "
             f"settings and cannot be resumed; pass another project_name or directory, or the "
             f"same X, y and settings as before"
         )
-    if FINGERPRINT not in study.user_attrs:
-        study.set_user_attr(FINGERPRINT, stamp)
+    if keys.AUTOML_FINGERPRINT not in study.user_attrs:
+        study.set_user_attr(keys.AUTOML_FINGERPRINT, stamp)
     if ctx.search_left() > MIN_CANDIDATE_S:
         tuner.time_limit = ctx.search_left()
         try:
