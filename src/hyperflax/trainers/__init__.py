@@ -16,6 +16,7 @@ from hyperflax.trainers._callbacks import EarlyStopping as EarlyStopping
 from hyperflax.trainers._callbacks import History as History
 from hyperflax.trainers._compilation import CompilationCounter as CompilationCounter
 from hyperflax.trainers._compilation import enable_compilation_cache as enable_compilation_cache
+from hyperflax.trainers._labels import encode_labels as encode_labels
 from hyperflax.trainers._losses import LOSSES as LOSSES
 from hyperflax.trainers._metrics import METRICS as METRICS
 from hyperflax.trainers._state import assign_model_arrays as assign_model_arrays
@@ -38,6 +39,7 @@ __all__ = [
     "Trainer",
     "assign_model_arrays",
     "enable_compilation_cache",
+    "encode_labels",
     "load_weights",
     "model_arrays",
     "save_weights",

@@ -9,6 +9,7 @@ import numpy as np
 from flax import nnx
 
 from hyperflax._errors import DataError
+from hyperflax.trainers._labels import is_column, is_one_hot, is_whole
 
 Data = np.ndarray | dict[str, np.ndarray]
 
@@ -199,14 +200,14 @@ def label_fix(y: np.ndarray, name: str = "y") -> str:
         >>> label_fix(np.eye(3)[[0, 2]])
         '; these look one-hot: pass y.argmax(axis=1)'
     """
-    if y.ndim == 2 and y.shape[1] == 1:
+    if is_column(y):
         return f"; pass {name}.ravel() (a column of labels)"
-    if y.ndim == 2 and ((y == 0) | (y == 1)).all() and (y.sum(axis=1) == 1).all():
+    if is_one_hot(y):
         return f"; these look one-hot: pass {name}.argmax(axis=1)"
     if y.ndim == 1 and y.dtype == np.bool_:
         return f"; pass {name}.astype(int) (False -> 0, True -> 1)"
     if y.ndim == 1 and np.issubdtype(y.dtype, np.floating):
-        if np.array_equal(y, np.round(y)) and y.min() >= 0:
+        if is_whole(y):
             return f"; these floats are whole numbers: pass {name}.astype(int)"
         return "; these look like a regression target: use loss='mse' (or 'mae', 'huber')"
     return ""

@@ -21,13 +21,13 @@ from hyperflax.trainers import (
     Callback,
     Trainer,
     enable_compilation_cache,
+    encode_labels,
     load_weights,
     split_validation,
 )
 from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._dry_run import dry_run
 from hyperflax.tuners._hypermodel import HyperModel
-from hyperflax.tuners._labels import encode_labels
 from hyperflax.tuners._objective import Objective
 from hyperflax.tuners._plan import TrialPlan
 from hyperflax.tuners._runner import Runner, SearchArgs, TrialContext, TrialOutput

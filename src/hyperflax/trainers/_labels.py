@@ -57,19 +57,41 @@ def encode_labels(
     return y, validation_data, classes
 
 
+def is_column(y: np.ndarray) -> bool:
+    """Whether ``y`` is an ``(n, 1)`` column of labels."""
+    return y.ndim == 2 and y.shape[1] == 1
+
+
+def is_one_hot(y: np.ndarray) -> bool:
+    """Whether ``y`` is a one-hot matrix: 0s and 1s, a single 1 per row."""
+    return (
+        y.ndim == 2
+        and y.dtype.kind in "biuf"
+        and bool(((y == 0) | (y == 1)).all())
+        and bool((y.sum(axis=1) == 1).all())
+    )
+
+
+def is_whole(y: np.ndarray) -> bool:
+    """Whether ``y`` holds floats that are all whole, non-negative numbers."""
+    return (
+        y.dtype.kind == "f"
+        and y.size > 0
+        and bool(np.isfinite(y).all())
+        and bool((y >= 0).all())
+        and np.array_equal(y, np.round(y))
+    )
+
+
 def _flatten(y: np.ndarray) -> np.ndarray:
     """A ``(n, 1)`` column raveled; a one-hot matrix turned into its class ids."""
-    if y.ndim == 2 and y.shape[1] == 1:
+    if is_column(y):
         return y.ravel()
-    one_hot = y.ndim == 2 and y.dtype.kind in "biuf" and ((y == 0) | (y == 1)).all()
-    if one_hot and (y.sum(axis=1) == 1).all():
+    if is_one_hot(y):
         return y.argmax(axis=1).astype(np.int32)
     return y
 
 
 def _whole(y: np.ndarray) -> np.ndarray:
-    """Floats that are all whole, non-negative numbers as int32 class ids; else ``y``."""
-    finite = y.dtype.kind == "f" and y.size and np.isfinite(y).all()
-    if finite and (y >= 0).all() and np.array_equal(y, np.round(y)):
-        return y.astype(np.int32)
-    return y
+    """Whole-number floats as int32 class ids; else ``y``."""
+    return y.astype(np.int32) if is_whole(y) else y
