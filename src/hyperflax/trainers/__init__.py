@@ -19,6 +19,10 @@ from hyperflax.trainers._compilation import enable_compilation_cache as enable_c
 from hyperflax.trainers._labels import encode_labels as encode_labels
 from hyperflax.trainers._losses import LOSSES as LOSSES
 from hyperflax.trainers._metrics import METRICS as METRICS
+from hyperflax.trainers._population import Member as Member
+from hyperflax.trainers._population import MemberResult as MemberResult
+from hyperflax.trainers._population import program_key as program_key
+from hyperflax.trainers._population import train_population as train_population
 from hyperflax.trainers._state import assign_model_arrays as assign_model_arrays
 from hyperflax.trainers._state import load_weights as load_weights
 from hyperflax.trainers._state import model_arrays as model_arrays
@@ -35,6 +39,8 @@ __all__ = [
     "CompilationCounter",
     "EarlyStopping",
     "History",
+    "Member",
+    "MemberResult",
     "NonFiniteLossError",
     "Trainer",
     "assign_model_arrays",
@@ -42,6 +48,8 @@ __all__ = [
     "encode_labels",
     "load_weights",
     "model_arrays",
+    "program_key",
     "save_weights",
     "split_validation",
+    "train_population",
 ]

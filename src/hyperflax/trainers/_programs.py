@@ -90,6 +90,8 @@ class ProgramConfig:
         n_devices: Devices the global batch is split over.
         shuffle: Shuffle the training data each epoch.
         with_predictions: Also return per-example predictions (for metrics).
+        members: ``0`` for one model; ``K`` for a population of K same-architecture models
+            whose state, seed and epoch carry a leading K axis (the program is ``vmap``-ed).
     """
 
     graphdef: Any
@@ -101,6 +103,7 @@ class ProgramConfig:
     n_devices: int
     shuffle: bool = True
     with_predictions: bool = False
+    members: int = 0
     _hash: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -4,7 +4,8 @@ Both strategies replicate the data on every device once per ``fit`` and hand eac
 slice of every global batch; gradients are averaged with ``lax.pmean``. Outputs come back in a
 global ``(steps, n_devices * device_batch, ...)`` layout, as host arrays where the caller needs
 them on host. Each call waits for its results: on a few CPU cores, back-to-back multi-device
-programs can otherwise abort in an all-reduce rendezvous.
+programs can otherwise abort in an all-reduce rendezvous. ``shard_map`` also runs populations
+(``config.members``): the per-device program is ``vmap``-ed over the members' state.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ class Strategy(Protocol):
         config: ProgramConfig,
         state: tuple[Any, Any, Any],
         data: tuple[Any, Any],
-        seed: int,
-        epoch: int,
+        seed: int | np.ndarray,
+        epoch: int | np.ndarray,
     ) -> TrainOutputs:
         """Runs one training epoch; ``state`` is ``(params, rest, opt_state)``."""
         ...
@@ -63,9 +64,15 @@ def _host(tree: Any) -> Any:
     return jax.tree.map(np.asarray, tree)
 
 
-def _flatten_rows(tree: Any) -> Any:
-    """``(steps, rows, ...)`` -> ``(steps * rows, ...)``."""
-    return jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), tree)
+def _flatten_rows(tree: Any, members: int = 0) -> Any:
+    """``([K,] steps, rows, ...)`` -> ``([K,] steps * rows, ...)``."""
+    lead = 1 if members else 0
+    return jax.tree.map(lambda a: a.reshape(*a.shape[:lead], -1, *a.shape[lead + 2 :]), tree)
+
+
+def _row_spec(config: ProgramConfig) -> P:
+    """Per-row outputs are split over devices along the rows axis (after ``[K,] steps``)."""
+    return P(*[None] * (2 if config.members else 1), AXIS)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "mesh"))
@@ -79,9 +86,12 @@ def _shard_map_train(
     mesh: Mesh,
 ) -> Any:
     def run(state: tuple[Any, Any, Any], data: tuple[Any, Any], seed: Any, epoch: Any) -> Any:
-        return device_train_epoch(config, *state, *data, seed, epoch)
+        def member(params: Any, rest: Any, opt_state: Any, seed: Any, epoch: Any) -> Any:
+            return device_train_epoch(config, params, rest, opt_state, *data, seed, epoch)
 
-    rows = P(None, AXIS)
+        return (jax.vmap(member) if config.members else member)(*state, seed, epoch)
+
+    rows = _row_spec(config)
     mapped = jax.shard_map(
         run,
         mesh=mesh,
@@ -97,9 +107,12 @@ def _shard_map_evaluate(
     state: tuple[Any, Any], x: Any, y: Any, *, config: ProgramConfig, mesh: Mesh
 ) -> Any:
     def run(state: tuple[Any, Any], x: Any, y: Any) -> Any:
-        return device_evaluate(config, *state, x, y)
+        def member(params: Any, rest: Any) -> Any:
+            return device_evaluate(config, params, rest, x, y)
 
-    rows = P(None, AXIS)
+        return (jax.vmap(member) if config.members else member)(*state)
+
+    rows = _row_spec(config)
     mapped = jax.shard_map(
         run, mesh=mesh, in_specs=(P(), P(), P()), out_specs=(rows, rows), check_vma=_CHECK_VMA
     )
@@ -129,8 +142,8 @@ class ShardMapStrategy:
         config: ProgramConfig,
         state: tuple[Any, Any, Any],
         data: tuple[Any, Any],
-        seed: int,
-        epoch: int,
+        seed: int | np.ndarray,
+        epoch: int | np.ndarray,
     ) -> TrainOutputs:
         """Runs one training epoch on all devices."""
         # Fresh state and a previous epoch's outputs must carry the same sharding, or the
@@ -140,7 +153,7 @@ class ShardMapStrategy:
             _shard_map_train(state, data, seed, epoch, config=config, mesh=self.mesh)
         )
         params, rest, opt_state, losses, predictions, rows = out
-        per_row = _flatten_rows(_host((predictions, rows)))
+        per_row = _flatten_rows(_host((predictions, rows)), config.members)
         return params, rest, opt_state, np.asarray(losses), *per_row
 
     def evaluate(
@@ -149,7 +162,7 @@ class ShardMapStrategy:
         """Evaluates on all devices; rows in global order."""
         state = self.place_data(state)
         out = jax.block_until_ready(_shard_map_evaluate(state, x, y, config=config, mesh=self.mesh))
-        return _flatten_rows(_host(out))
+        return _flatten_rows(_host(out), config.members)
 
 
 @functools.lru_cache(maxsize=16)
@@ -193,8 +206,8 @@ class PmapStrategy:
         config: ProgramConfig,
         state: tuple[Any, Any, Any],
         data: tuple[Any, Any],
-        seed: int,
-        epoch: int,
+        seed: int | np.ndarray,
+        epoch: int | np.ndarray,
     ) -> TrainOutputs:
         """Runs one training epoch on all devices."""
         run = _pmapped(device_train_epoch, self.devices, (None, None, None, None, 0, 0, None, None))

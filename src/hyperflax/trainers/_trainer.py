@@ -25,6 +25,21 @@ from hyperflax.trainers._strategies import STRATEGIES
 _PRECISIONS = ("float32", "bfloat16")
 
 
+def check_finite_loss(losses: np.ndarray, epoch: int) -> None:
+    """Raise ``NonFiniteLossError`` when an epoch's mean training loss is NaN or infinite.
+
+    Example:
+        >>> import numpy as np
+        >>> check_finite_loss(np.array([0.5, 0.4]), epoch=0)
+    """
+    loss = float(np.mean(losses))
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"the training loss became {loss} in epoch {epoch}; "
+            "try a lower learning rate (or gradient clipping)"
+        )
+
+
 class Trainer:
     """Trains an ``nnx.Module`` with an optax optimizer, a whole epoch per compiled program.
 
@@ -130,37 +145,19 @@ class Trainer:
         Example:
             >>> trainer.fit(x, y, validation_split=0.2, epochs=3, batch_size=8)  # doctest: +SKIP
         """
-        if validation_data is not None and validation_split is not None:
-            raise ValueError("pass `validation_data` or `validation_split`, not both")
         if not 0 <= initial_epoch < epochs:
             raise ValueError(
                 f"`initial_epoch` must be in [0, epochs={epochs}), got {initial_epoch!r}"
             )
-        x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
-        n = check.check_pair(x, y)
-        if validation_split is not None:
-            x, y, validation_data = check.split_validation(x, y, validation_split)
-            n = len(y)
-        check.check_batch_size(batch_size, n, self.n_devices, training=True)
-        validation = None
-        if validation_data is not None:
-            x_val = check.as_host_arrays(validation_data[0], "validation_data[0]")
-            y_val = self._targets(validation_data[1], "validation_data[1]")
-            check.check_pair(x_val, y_val, prefix="validation_")
-            validation = (x_val, y_val)
-
+        x, y, validation = self.prepare_data(
+            x, y, validation_data=validation_data, validation_split=validation_split,
+            batch_size=batch_size,
+        )  # fmt: skip
         graphdef, params, rest = self._split(train=True)
         eval_graphdef = self._split(train=False)[0]
-        for xs, ys in [(x, y), *([validation] if validation else [])]:
-            self._check_model_fits(eval_graphdef, (params, rest), xs, ys)
         if self.opt_state is None:
             self.opt_state = self.optimizer.init(params)
-
-        config = ProgramConfig(
-            graphdef, self._optimizer_key, self._loss_fn, self.precision,
-            device_batch=batch_size // self.n_devices, steps=n // batch_size,
-            n_devices=self.n_devices, shuffle=shuffle, with_predictions=bool(self._metric_fns),
-        )  # fmt: skip
+        config = self.train_config(graphdef, len(y), batch_size, shuffle)
         data = self._strategy.place_data((x, y))
         placed_validation = validation and (self._strategy.place_data(validation), validation[1])
 
@@ -173,19 +170,18 @@ class Trainer:
                 config, (params, rest, self.opt_state), data, self.seed, epoch
             )
             self.epoch = epoch + 1
-            logs = {"loss": float(losses.mean())}
-            if not math.isfinite(logs["loss"]):
+            try:
+                check_finite_loss(losses, epoch)
+            except NonFiniteLossError:
                 nnx.update(self.model, params, rest)
-                raise NonFiniteLossError(
-                    f"the training loss became {logs['loss']} in epoch {epoch}; "
-                    "try a lower learning rate (or gradient clipping)"
-                )
-            if predictions is not None:
-                logs.update(self._metric_logs(predictions, y[rows], ""))
+                raise
+            validated = None
             if placed_validation:
                 (xv, yv), y_val = placed_validation
-                out = self._run_evaluate(eval_graphdef, (params, rest), xv, yv, batch_size)
-                logs.update(self._logs(*out, y_val, prefix="val_"))
+                out = self.run_evaluate(eval_graphdef, (params, rest), xv, yv, batch_size)
+                validated = (*out, y_val)
+            targets = None if rows is None else y[rows]
+            logs = self.epoch_logs(losses, predictions, targets, validated)
             history.append(epoch, logs)
             if callbacks:
                 nnx.update(self.model, params, rest)
@@ -198,6 +194,57 @@ class Trainer:
         for callback in callbacks:
             callback.on_train_end(self)
         return history
+
+    def prepare_data(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        validation_data: tuple[Any, Any] | None,
+        validation_split: float | None,
+        batch_size: int,
+    ) -> tuple[check.Data, np.ndarray, tuple[check.Data, np.ndarray] | None]:
+        """Checks ``fit``'s data and returns ``(x, y, validation)`` as host arrays.
+
+        ``validation_split`` takes the last rows of ``(x, y)`` for validation. The model is
+        traced abstractly on the data (nothing compiles), so a shape it cannot take raises here.
+
+        Raises:
+            DataError: on invalid data, naming the argument, the rule and the value.
+            ValueError: on inconsistent arguments.
+
+        Example:
+            >>> x, y, validation = trainer.prepare_data(  # doctest: +SKIP
+            ...     x, y, validation_data=None, validation_split=0.2, batch_size=32)
+        """
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("pass `validation_data` or `validation_split`, not both")
+        x, y = check.as_host_arrays(x, "x"), self._targets(y, "y")
+        check.check_pair(x, y)
+        if validation_split is not None:
+            x, y, validation_data = check.split_validation(x, y, validation_split)
+        check.check_batch_size(batch_size, len(y), self.n_devices, training=True)
+        validation = None
+        if validation_data is not None:
+            x_val = check.as_host_arrays(validation_data[0], "validation_data[0]")
+            y_val = self._targets(validation_data[1], "validation_data[1]")
+            check.check_pair(x_val, y_val, prefix="validation_")
+            validation = (x_val, y_val)
+        graphdef, params, rest = self._split(train=False)
+        for xs, ys in [(x, y), *([validation] if validation else [])]:
+            self._check_model_fits(graphdef, (params, rest), xs, ys)
+        return x, y, validation
+
+    def train_config(
+        self, graphdef: Any, n: int, batch_size: int, shuffle: bool, members: int = 0
+    ) -> ProgramConfig:
+        """The static description of this trainer's training epoch over ``n`` rows."""
+        return ProgramConfig(
+            graphdef, self._optimizer_key, self._loss_fn, self.precision,
+            device_batch=batch_size // self.n_devices, steps=n // batch_size,
+            n_devices=self.n_devices, shuffle=shuffle, with_predictions=bool(self._metric_fns),
+            members=members,
+        )  # fmt: skip
 
     def check_data(self, x: Any, y: Any, *, prefix: str = "") -> None:
         """Run every check ``fit`` runs on ``(x, y)``, without compiling or training anything.
@@ -229,7 +276,7 @@ class Trainer:
         graphdef, params, rest = self._split(train=False)
         self._check_model_fits(graphdef, (params, rest), x, y)
         xs, ys = self._strategy.place_data((x, y))
-        return self._logs(*self._run_evaluate(graphdef, (params, rest), xs, ys, batch_size), y)
+        return self._logs(*self.run_evaluate(graphdef, (params, rest), xs, ys, batch_size), y)
 
     def predict(self, x: Any, *, batch_size: int) -> np.ndarray:
         """Model outputs (eval mode, float32) for every sample of ``x``.
@@ -245,7 +292,7 @@ class Trainer:
         graphdef, params, rest = self._split(train=False)
         check.output_shape(graphdef, (params, rest), x)
         placed = self._strategy.place_data(x)
-        return self._run_evaluate(graphdef, (params, rest), placed, None, batch_size)[0]
+        return self.run_evaluate(graphdef, (params, rest), placed, None, batch_size)[0]
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Writes model state, optimizer state, epoch counter and seed to an ``.npz`` file.
@@ -307,17 +354,47 @@ class Trainer:
         if self._loss_fn is cross_entropy:
             check.check_class_labels(y, shape[-1])
 
-    def _run_evaluate(
-        self, graphdef: Any, state: tuple[Any, Any], x: Any, y: Any, batch_size: int
+    def run_evaluate(
+        self,
+        graphdef: Any,
+        state: tuple[Any, Any],
+        x: Any,
+        y: Any,
+        batch_size: int,
+        members: int = 0,
     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions (and losses with ``y``) of placed data, ``members`` models at once."""
         n = jax.tree.leaves(x)[0].shape[1 if self.strategy == "pmap" else 0]
         config = ProgramConfig(
             graphdef, None, self._loss_fn if y is not None else None, self.precision,
             device_batch=batch_size // self.n_devices, steps=-(-n // batch_size),
-            n_devices=self.n_devices,
+            n_devices=self.n_devices, members=members,
         )  # fmt: skip
         predictions, losses = self._strategy.evaluate(config, state, x, y)
-        return predictions[:n], None if losses is None else losses[:n]
+        rows = (slice(None),) * bool(members) + (slice(n),)  # members lead, then rows
+        return predictions[rows], None if losses is None else losses[rows]
+
+    def epoch_logs(
+        self,
+        losses: np.ndarray,
+        predictions: np.ndarray | None,
+        y: np.ndarray | None,
+        validated: tuple[np.ndarray, Any, np.ndarray] | None,
+    ) -> dict[str, float]:
+        """One epoch's logs: mean training loss, training metrics, ``val_*`` of validation.
+
+        Args:
+            losses: the epoch's step losses.
+            predictions: training predictions (when there are metrics) and ``y`` their targets.
+            y: the targets of ``predictions``.
+            validated: ``(predictions, losses, targets)`` on the validation data, if any.
+        """
+        logs = {"loss": float(losses.mean())}
+        if predictions is not None and y is not None:
+            logs.update(self._metric_logs(predictions, y, ""))
+        if validated is not None:
+            logs.update(self._logs(*validated, prefix="val_"))
+        return logs
 
     def _metric_logs(self, predictions: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
         return {prefix + name: fn(predictions, y) for name, fn in self._metric_fns.items()}

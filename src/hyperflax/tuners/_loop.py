@@ -21,7 +21,7 @@ from hyperflax._errors import FatalError, SearchFailedError
 from hyperflax.search_spaces import HyperParameters
 from hyperflax.tuners import _study
 from hyperflax.tuners._plan import TrialPlan
-from hyperflax.tuners._runner import TrialContext, TrialResult
+from hyperflax.tuners._runner import TrialContext, TrialOutput, TrialResult
 from hyperflax.tuners._tracking import GuardedTracker
 
 if TYPE_CHECKING:
@@ -44,19 +44,83 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bo
         KeyboardInterrupt: after marking the running trial failed and queueing it again.
     """
     deadline = None if tuner.time_limit is None else time.monotonic() + tuner.time_limit
-    failures = 0
+    size = tuner.population_size
+    size = tuner.runner.auto_population_size() if size == "auto" else size
+    if size > 1:
+        return _run_populations(tuner, study, tracker, deadline, size)
+    failures = _Failures(tuner.max_consecutive_failures)
     while deadline is None or time.monotonic() < deadline:
         trial = _next(tuner, study)
         if trial is None or trial is _PLANNED_ALL:
             return trial is _PLANNED_ALL and _nothing_in_flight(study)
-        error = _run_trial(tuner, study, trial, tracker)
-        failures = failures + 1 if error is not None else 0
-        if error is not None and failures >= tuner.max_consecutive_failures:
-            raise SearchFailedError(
-                f"{failures} trials failed in a row (max_consecutive_failures="
-                f"{tuner.max_consecutive_failures}); the last one with: {error}"
-            ) from error
+        failures.add(_run_trial(tuner, study, trial, tracker))
     return False
+
+
+class _Failures:
+    """Counts failed trials in a row; raises when the search must stop."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+
+    def add(self, error: BaseException | None) -> None:
+        self.count = self.count + 1 if error is not None else 0
+        if isinstance(error, FatalError):
+            raise error
+        if error is not None and self.count >= self.limit:
+            raise SearchFailedError(
+                f"{self.count} trials failed in a row (max_consecutive_failures="
+                f"{self.limit}); the last one with: {error}"
+            ) from error
+
+
+def _run_populations(
+    tuner: Tuner, study: optuna.Study, tracker: GuardedTracker, deadline: float | None, size: int
+) -> bool:
+    """Like ``run_trials``, with ``population_size`` trials training at once.
+
+    The runner asks for a trial whenever a slot is free (``claim``) and reports each trial as
+    soon as it ends (``finish``), so Hyperband promotes a finished round while other trials
+    still train. When the tuner's plan waits for running trials, the next claim is tried again
+    once one of them has ended.
+    """
+    running: dict[int, _Running] = {}
+    failures = _Failures(tuner.max_consecutive_failures)
+    ended = False
+    planned_all_at: int | None = None  # trials finished when the plan last said "nothing now"
+    finished = 0
+
+    def claim() -> tuple[HyperParameters, TrialContext] | None:
+        nonlocal ended, planned_all_at
+        if ended or (deadline is not None and time.monotonic() >= deadline):
+            ended = True
+            return None
+        if planned_all_at == finished:
+            return None
+        trial = _next(tuner, study)
+        if trial is None:
+            ended = True
+            return None
+        if trial is _PLANNED_ALL:
+            planned_all_at = finished
+            return None
+        planned_all_at = None
+        item = running[trial.number] = _Running(tuner, study, trial, tracker)
+        item.begin()
+        return item.hp, item.context
+
+    def finish(context: TrialContext, outcome: TrialOutput | Exception) -> None:
+        nonlocal finished
+        finished += 1
+        failures.add(running.pop(context.number).finish(outcome))
+
+    try:
+        tuner.runner.run_population(claim, finish, size=size)
+    except BaseException:
+        for item in running.values():
+            item.interrupt()
+        raise
+    return planned_all_at is not None and _nothing_in_flight(study)
 
 
 def _nothing_in_flight(study: optuna.Study) -> bool:
@@ -122,65 +186,96 @@ def _next(tuner: Tuner, study: optuna.Study) -> Any:
         return trial
 
 
+class _Running:
+    """One claimed trial while it runs: its hyperparameters, its reports, then its ending."""
+
+    def __init__(
+        self, tuner: Tuner, study: optuna.Study, trial: optuna.Trial, tracker: GuardedTracker
+    ) -> None:
+        self.study, self.trial, self.tracker = study, trial, tracker
+        self.objective = tuner.objective
+        self.context = TrialContext(
+            trial.number, TrialPlan.from_attrs(trial.user_attrs), tuner.objective
+        )
+        self.steps: dict[int, dict[str, float]] = {}
+        self._runner = tuner.runner
+        self.hp = HyperParameters._for_trial(trial, self._report, finite=tuner.finite_space)
+        self._heartbeat = _study.Heartbeat(trial)
+
+    def _report(self, value: TrialResult, step: int) -> None:
+        current = self.objective.value_of(value)
+        self.trial.report(current, step)
+        metrics = dict(value) if isinstance(value, Mapping) else {self.objective.name: current}
+        self.steps[step] = {name: float(v) for name, v in metrics.items()}
+        self.tracker.trial_metrics(self.study, self.trial.number, metrics, step)
+        self._runner.on_report(metrics, current, step, self.context)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after step {step}")
+
+    def begin(self) -> None:
+        """Tell the trackers and start the heartbeat."""
+        self.tracker.trial_begin(self.study, self.study._storage.get_trial(self.trial._trial_id))
+        self._heartbeat.__enter__()
+
+    def interrupt(self) -> None:
+        """Mark the trial failed and queue its configuration again (Ctrl-C, a fatal error)."""
+        self._heartbeat.__exit__()
+        failed = _study.fail_and_retry(
+            self.study, self.trial, "interrupted by KeyboardInterrupt; configuration retried"
+        )
+        if failed is not None:
+            self.tracker.trial_end(self.study, failed, None)
+
+    def finish(self, outcome: TrialOutput | Exception) -> Exception | None:
+        """Tell the study how the trial ended; return its error if it failed."""
+        self._heartbeat.__exit__()
+        trial, history = self.trial, None
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            history = outcome.history
+            for key, value in outcome.attrs.items():
+                trial.set_user_attr(key, value)
+            value = self.objective.value_of(outcome.result)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"objective {self.objective.name!r} is {value}")
+            if isinstance(outcome.result, Mapping):
+                metrics = {k: float(v) for k, v in outcome.result.items()}
+                trial.set_user_attr(keys.METRICS, metrics)
+            _keep_history(trial, self.steps)
+            frozen = self.study.tell(trial, value)
+            error = None
+        except optuna.TrialPruned:
+            _keep_history(trial, self.steps)
+            frozen, error = self.study.tell(trial, state=TrialState.PRUNED), None
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker took it over
+            logger.warning("trial %d was finished by another worker meanwhile", trial.number)
+            return None
+        except Exception as exc:
+            error = exc
+            trial.set_user_attr(keys.ERROR, f"{type(exc).__name__}: {exc}")
+            _keep_history(trial, self.steps)
+            frozen = self.study.tell(trial, state=TrialState.FAIL)
+            if not isinstance(exc, FatalError):
+                logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
+        self.tracker.trial_end(self.study, frozen, history)
+        return error
+
+
 def _run_trial(
     tuner: Tuner, study: optuna.Study, trial: optuna.Trial, tracker: GuardedTracker
 ) -> BaseException | None:
     """Run one trial and tell the study how it ended; return its error if it failed."""
-    context = TrialContext(trial.number, TrialPlan.from_attrs(trial.user_attrs), tuner.objective)
-    runner, objective = tuner.runner, tuner.objective
-    steps: dict[int, dict[str, float]] = {}
-
-    def report(value: TrialResult, step: int) -> None:
-        current = objective.value_of(value)
-        trial.report(current, step)
-        metrics = dict(value) if isinstance(value, Mapping) else {objective.name: current}
-        steps[step] = {name: float(v) for name, v in metrics.items()}
-        tracker.trial_metrics(study, trial.number, metrics, step)
-        runner.on_report(metrics, current, step, context)
-        if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after step {step}")
-
-    hp = HyperParameters._for_trial(trial, report, finite=tuner.finite_space)
-    history: dict[str, list[float]] | None = None
-    error: Exception | None = None
+    running = _Running(tuner, study, trial, tracker)
+    running.begin()
     try:
-        tracker.trial_begin(study, study._storage.get_trial(trial._trial_id))
-        with _study.Heartbeat(trial):
-            output = runner.run(hp, context)
-        history = output.history
-        for key, value in output.attrs.items():
-            trial.set_user_attr(key, value)
-        value = objective.value_of(output.result)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"objective {objective.name!r} is {value}")
-        if isinstance(output.result, Mapping):
-            trial.set_user_attr(keys.METRICS, {k: float(v) for k, v in output.result.items()})
-        _keep_history(trial, steps)
-        frozen = study.tell(trial, value)
-    except optuna.TrialPruned:
-        _keep_history(trial, steps)
-        frozen = study.tell(trial, state=TrialState.PRUNED)
+        outcome: TrialOutput | Exception = tuner.runner.run(running.hp, running.context)
     except KeyboardInterrupt:
-        failed = _study.fail_and_retry(
-            study, trial, "interrupted by KeyboardInterrupt; configuration retried"
-        )
-        if failed is not None:
-            tracker.trial_end(study, failed, None)
+        running.interrupt()
         raise
-    except optuna.exceptions.UpdateFinishedTrialError:  # another worker took it over
-        logger.warning("trial %d was finished by another worker meanwhile", trial.number)
-        return None
     except Exception as exc:
-        error = exc
-        trial.set_user_attr(keys.ERROR, f"{type(exc).__name__}: {exc}")
-        _keep_history(trial, steps)
-        frozen = study.tell(trial, state=TrialState.FAIL)
-        if not isinstance(exc, FatalError):
-            logger.warning("trial %d failed: %s: %s", trial.number, type(exc).__name__, exc)
-    tracker.trial_end(study, frozen, history)
-    if isinstance(error, FatalError):
-        raise error
-    return error
+        outcome = exc
+    return running.finish(outcome)
 
 
 def _keep_history(trial: optuna.Trial, steps: dict[int, dict[str, float]]) -> None:

@@ -102,6 +102,33 @@ class Runner(abc.ABC):
             exhausted: whether the tuner will never run another trial of this study.
         """
 
+    def run_population(
+        self,
+        claim: Callable[[], tuple[HyperParameters, TrialContext] | None],
+        finish: Callable[[TrialContext, TrialOutput | Exception], None],
+        *,
+        size: int,
+    ) -> None:
+        """Run trials ``size`` at a time until ``claim`` has none; only a model search can.
+
+        Args:
+            claim: the next trial's hyperparameters and context, or ``None`` (none now).
+            finish: called once per claimed trial, with its output or the error that ended it.
+            size: how many trials train together.
+        """
+        raise TypeError(self.population_error())
+
+    def auto_population_size(self) -> int:
+        """The population size ``"auto"`` stands for: 1 unless the runner knows better."""
+        return 1
+
+    def population_error(self) -> str | None:
+        """Why this runner cannot train populations (``None`` when it can)."""
+        return (
+            "population_size > 1 trains several models in one program; it needs a HyperModel "
+            "search (a plain function runs one trial at a time: use population_size=1)"
+        )
+
     def load_models(self, trials: Sequence[FrozenTrial]) -> list[Any]:
         """The trained models of ``trials``; only a model search has them."""
         raise TypeError(

@@ -5,7 +5,8 @@ Imports Flax; a tuner loads it only when it searches a HyperModel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,15 @@ from hyperflax.search_spaces import HyperParameters
 from hyperflax.trainers import (
     BestCheckpoint,
     Callback,
+    History,
+    Member,
     Trainer,
     enable_compilation_cache,
     encode_labels,
     load_weights,
+    program_key,
     split_validation,
+    train_population,
 )
 from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._dry_run import dry_run
@@ -119,27 +124,115 @@ class ModelRunner(Runner):
                 f"objective {objective.name!r} needs validation_data= or validation_split="
             )
 
-    def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
-        """Train the trial's model (continuing its plan's parent) and keep its best epoch."""
+    def _start_args(self, context: TrialContext) -> dict[str, Any]:
         assert self.data is not None, "prepare() runs before any trial"
         plan = context.plan
         epochs = plan.epochs if plan.epochs is not None else self.data.epochs
-        assert epochs is not None
-        logs, history = train_trial(
-            self.hypermodel,
-            hp,
-            self.data,
-            objective=context.objective,
-            seed=self.seed,
-            epochs=epochs,
-            checkpoint=self.checkpoint(context.number),
-            parent=None if plan.continues is None else self.checkpoint(plan.continues),
-            keep_state=plan.keep_state,
-        )
+        return {
+            "objective": context.objective,
+            "seed": self.seed,
+            "epochs": epochs,
+            "checkpoint": self.checkpoint(context.number),
+            "parent": None if plan.continues is None else self.checkpoint(plan.continues),
+            "keep_state": plan.keep_state,
+        }
+
+    def _output(self, logs: dict[str, float], history: dict[str, list[float]]) -> TrialOutput:
         attrs: dict[str, Any] = {keys.DEVICES: devices()}
         if self.classes is not None:  # kept with the trial: an export in a new process has them
             attrs[keys.CLASSES] = self.classes
         return TrialOutput(logs, history, attrs)
+
+    def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
+        """Train the trial's model (continuing its plan's parent) and keep its best epoch."""
+        assert self.data is not None, "prepare() runs before any trial"
+        logs, history = train_trial(self.hypermodel, hp, self.data, **self._start_args(context))
+        return self._output(logs, history)
+
+    def auto_population_size(self) -> int:
+        """1 on a CPU, where bench/population.py measured no gain; 16 on an accelerator."""
+        return 1 if jax.default_backend() == "cpu" else 16
+
+    def population_error(self) -> str | None:
+        """A HyperModel that overrides ``fit`` trains its own way, one trial at a time."""
+        if type(self.hypermodel).fit is not HyperModel.fit:
+            return (
+                f"population_size > 1 trains every member with one shared fit, but "
+                f"{type(self.hypermodel).__name__} overrides HyperModel.fit (e.g. to tune "
+                f"batch_size); use population_size=1 with it"
+            )
+        return None
+
+    def run_population(
+        self,
+        claim: Callable[[], tuple[HyperParameters, TrialContext] | None],
+        finish: Callable[[TrialContext, TrialOutput | Exception], None],
+        *,
+        size: int,
+    ) -> None:
+        """Train claimed trials ``size`` at a time, one population per compiled architecture.
+
+        A claimed trial whose model does not share the running population's program waits
+        (at most ``size`` of them) and starts the next population; a population's free slot
+        takes a waiting trial of its program first, then a newly claimed one.
+        """
+        data = self.data
+        assert data is not None, "prepare() runs before any trial"
+        waiting: dict[Hashable, list[Member]] = {}
+
+        def start(item: tuple[HyperParameters, TrialContext]) -> Member | None:
+            hp, context = item
+            try:
+                trial = _start(self.hypermodel, hp, data, **self._start_args(context))
+            except Exception as error:  # a build error ends this trial only
+                finish(context, error)
+                return None
+            return Member(trial.trainer, trial.epochs, trial.callbacks, tag=(context, trial))
+
+        def next_member(key: Hashable) -> Member | None:
+            if waiting.get(key):
+                return waiting[key].pop(0)
+            while sum(map(len, waiting.values())) < size:
+                item = claim()
+                if item is None:
+                    return None
+                member = start(item)
+                if member is None:
+                    continue
+                member_key = program_key(member.trainer)
+                if member_key == key:
+                    return member
+                waiting.setdefault(member_key, []).append(member)
+            return None
+
+        while True:
+            if waiting:
+                key = max(waiting, key=lambda k: len(waiting[k]))
+            else:
+                item = claim()
+                if item is None:
+                    return
+                member = start(item)
+                if member is None:
+                    continue
+                key = program_key(member.trainer)
+                waiting[key] = [member]
+            results = train_population(
+                functools.partial(next_member, key), data.x, data.y, batch_size=data.batch_size,
+                size=size, validation_data=data.validation_data,
+            )  # fmt: skip
+            for result in results:
+                context, trial = result.member.tag
+                outcome: TrialOutput | Exception
+                if result.error is not None:
+                    outcome = result.error
+                else:
+                    try:
+                        outcome = self._output(*_complete(trial, result.history, context.objective))
+                    except Exception as error:
+                        outcome = error
+                finish(context, outcome)
+            waiting = {k: v for k, v in waiting.items() if v}
 
     def checkpoint(self, number: int) -> Path:
         """The checkpoint directory of trial ``number``."""
@@ -223,7 +316,19 @@ class ModelRunner(Runner):
         )
 
 
-def train_trial(
+@dataclass
+class _Trial:
+    """A trial's model, ready to train: its trainer, epochs and callbacks, and where it saves."""
+
+    trainer: Trainer
+    epochs: int
+    best: BestCheckpoint
+    callbacks: list[Callback]
+    checkpoint: Path
+    keep_state: bool
+
+
+def _start(
     hypermodel: HyperModel,
     hp: HyperParameters,
     data: FitData,
@@ -234,13 +339,8 @@ def train_trial(
     checkpoint: Path,
     parent: Path | None,
     keep_state: bool,
-) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """Train one trial; return the logs of its best epoch by ``objective`` and its history.
-
-    The best epoch's weights go to ``checkpoint/best.npz`` and, with ``keep_state`` (a trial a
-    later one may continue), the full final training state to ``checkpoint/last.npz``; a
-    ``parent`` checkpoint directory is continued from rather than training from scratch.
-    """
+) -> _Trial:
+    """Build a trial's model and trainer, continued from a ``parent`` checkpoint directory."""
     model = hypermodel.build(hp, nnx.Rngs(seed))
     trainer = Trainer(
         model, hypermodel.build_optimizer(hp), hypermodel.loss, hypermodel.metrics, seed=seed
@@ -248,26 +348,53 @@ def train_trial(
     if parent is not None:
         trainer.load_checkpoint(parent / LAST)
     best = BestCheckpoint(objective.name, mode="min" if objective.sign > 0 else "max")
-    history = hypermodel.fit(
-        hp,
-        trainer,
-        data.x,
-        data.y,
-        validation_data=data.validation_data,
-        epochs=epochs,
-        batch_size=data.batch_size,
-        callbacks=[best, _Report(hp), *data.callbacks],
-        initial_epoch=trainer.epoch,
-    )
+    callbacks = [best, _Report(hp), *data.callbacks]
+    return _Trial(trainer, epochs, best, callbacks, checkpoint, keep_state)
+
+
+def _complete(
+    trial: _Trial, history: History, objective: Objective
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Save a trained trial's checkpoints; return the logs of its best epoch and its history."""
+    best = trial.best
     if best.best_epoch is None:
         raise FloatingPointError(f"no epoch produced a finite {objective.name!r}")
-    checkpoint.mkdir(parents=True, exist_ok=True)
-    best.save(checkpoint / BEST)
-    if keep_state:
-        trainer.save_checkpoint(checkpoint / LAST)
+    trial.checkpoint.mkdir(parents=True, exist_ok=True)
+    best.save(trial.checkpoint / BEST)
+    if trial.keep_state:
+        trial.trainer.save_checkpoint(trial.checkpoint / LAST)
     at = history.epochs.index(best.best_epoch)
     best_logs = {name: values[at] for name, values in history.history.items()}
     return best_logs, {"epoch": list(history.epochs), **history.history}
+
+
+def train_trial(
+    hypermodel: HyperModel,
+    hp: HyperParameters,
+    data: FitData,
+    **start: Any,
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Train one trial; return the logs of its best epoch by ``objective`` and its history.
+
+    The best epoch's weights go to ``checkpoint/best.npz`` and, with ``keep_state`` (a trial a
+    later one may continue), the full final training state to ``checkpoint/last.npz``; a
+    ``parent`` checkpoint directory is continued from rather than training from scratch.
+    ``start`` holds ``objective``, ``seed``, ``epochs``, ``checkpoint``, ``parent`` and
+    ``keep_state``.
+    """
+    trial = _start(hypermodel, hp, data, **start)
+    history = hypermodel.fit(
+        hp,
+        trial.trainer,
+        data.x,
+        data.y,
+        validation_data=data.validation_data,
+        epochs=trial.epochs,
+        batch_size=data.batch_size,
+        callbacks=trial.callbacks,
+        initial_epoch=trial.trainer.epoch,
+    )
+    return _complete(trial, history, start["objective"])
 
 
 def devices() -> str:

@@ -45,6 +45,7 @@ class TunerOptions(TypedDict, total=False):
     max_consecutive_failures: int
     tracker: Tracker | Literal["mlflow"] | None
     verbose: int
+    population_size: int | Literal["auto"]
 
 
 class Tuner:
@@ -85,6 +86,13 @@ class Tuner:
         verbose: ``1`` prints a line per finished trial (state, objective, hyperparameters,
             duration, best so far, trials done, elapsed time and ETA); ``2`` adds a live bar
             over the running trial's epochs in a terminal; ``0`` prints nothing.
+        population_size: how many trials of a HyperModel search train together in one
+            ``vmap``-ed program (vectorized trials): each is still its own Optuna trial and
+            MLflow run, reported per epoch, pruned and failed on its own. Trials whose models
+            share an architecture space (hyperflax's built-in models: any width, depth and
+            dropout of the space) share the program; a free slot takes the next trial at
+            once. ``"auto"`` is 1 on a CPU (where bench/population.py measured no gain) and 16
+            on an accelerator.
     """
 
     #: ``max_trials`` when none is given; ``None`` lets :meth:`next_trial` end the search.
@@ -110,6 +118,7 @@ class Tuner:
         max_consecutive_failures: int = 3,
         tracker: Tracker | Literal["mlflow"] | None = "mlflow",
         verbose: int = 1,
+        population_size: int | Literal["auto"] = 1,
     ) -> None:
         check_int("max_trials", max_trials, low=1, optional=True)
         check_int("max_consecutive_failures", max_consecutive_failures, low=1)
@@ -145,6 +154,12 @@ class Tuner:
         self.tracker: Tracker | None = MLflowTracker() if tracker == "mlflow" else tracker
         self.verbose = verbose
         self.runner = make_runner(hypermodel, self.project_dir, seed or 0)
+        if population_size != "auto":
+            check_int("population_size", population_size, low=1)
+        error = self.runner.population_error() if population_size != 1 else None
+        if error:
+            raise ValueError(error)
+        self.population_size = population_size
         self._study: optuna.Study | None = None
         self._reset_pending = overwrite
 

@@ -1,0 +1,105 @@
+"""Vectorized trials: trials per minute for population_size K = 1, 4, 8, 16, side by side.
+
+The digits MLP space of DESIGN.md (units 32-256 log, layers 1-3, dropout 0-0.5, Adam lr
+1e-4-1e-2 log), RandomSearch, 10 epochs, batch 64, tracker=None. Each K runs in its own
+process: a first search of ``--trials`` trials (compilation included, "cold"), then the same
+number of further trials in the same process ("warm": every program compiled). Reports trials
+per minute and the ratio to K=1 measured in the same run, plus the best validation accuracy.
+Run: ``.venv/bin/python -m bench.population [--trials 32] [--sizes 1 4 8 16]``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+EPOCHS, BATCH = 10, 64
+
+
+def _one(size: int, trials: int, directory: str) -> dict:
+    import jax
+    import optax
+
+    import hyperflax as hx
+    from bench._digits import digits_split
+    from hyperflax.trainers import CompilationCounter
+
+    x_train, x_val, y_train, y_val = digits_split()
+
+    def build_model(hp, rngs):
+        return hx.models.MLP(
+            in_features=64,
+            out_features=10,
+            hidden=[hp.Int("units", 32, 256, log=True)] * hp.Int("layers", 1, 3),
+            dropout=hp.Float("dropout", 0.0, 0.5),
+            rngs=rngs,
+        )
+
+    hypermodel = hx.HyperModel(
+        build_model,
+        optimizer=lambda hp: optax.inject_hyperparams(optax.adam)(
+            learning_rate=hp.Float("lr", 1e-4, 1e-2, log=True)
+        ),
+        metrics=["accuracy"],
+    )
+    out: dict = {"size": size, "device": str(jax.devices()[0].device_kind)}
+    for phase, total in (("cold", trials), ("warm", 2 * trials)):
+        tuner = hx.tuners.RandomSearch(
+            hypermodel, objective="val_accuracy", max_trials=total, seed=0, directory=directory,
+            project_name=f"k{size}", tracker=None, verbose=0, population_size=size,
+        )  # fmt: skip
+        start = time.perf_counter()
+        with CompilationCounter() as counter:
+            tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=EPOCHS,
+                         batch_size=BATCH)  # fmt: skip
+        seconds = time.perf_counter() - start
+        out[phase] = {
+            "seconds": round(seconds, 2),
+            "trials_per_minute": round(60 * trials / seconds, 1),
+            "compilations": counter.count,
+        }
+    out["best_val_accuracy"] = round(tuner.get_best_trials(1)[0].value, 4)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=32)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
+    args = parser.parse_args()
+    if args.one is not None:
+        with tempfile.TemporaryDirectory() as directory:
+            print(json.dumps(_one(args.one, args.trials, directory)))
+        return
+    rows = []
+    for size in args.sizes:
+        command = [sys.executable, "-m", "bench.population", "--one", str(size),
+                   "--trials", str(args.trials)]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ)
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    base = {phase: rows[0][phase]["trials_per_minute"] for phase in ("cold", "warm")}
+    print(f"Vectorized trials on {rows[0]['device']} ({platform.machine()}, "
+          f"{os.cpu_count()} CPU cores): digits MLP space, {args.trials} trials x {EPOCHS} "
+          f"epochs, batch {BATCH}\n")  # fmt: skip
+    print("| population_size | trials/min, cold (vs K=1) | trials/min, warm (vs K=1) "
+          "| compilations (cold) | best val_accuracy |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for row in rows:
+        cold, warm = row["cold"], row["warm"]
+        print(f"| {row['size']} | {cold['trials_per_minute']} "
+              f"({cold['trials_per_minute'] / base['cold']:.2f}x) | {warm['trials_per_minute']} "
+              f"({warm['trials_per_minute'] / base['warm']:.2f}x) | {cold['compilations']} | "
+              f"{row['best_val_accuracy']} |")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
