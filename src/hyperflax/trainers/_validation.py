@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import jax
@@ -170,14 +171,31 @@ def take_rows(data: Data, rows: slice | np.ndarray) -> Data:
     return data[rows]
 
 
+_OUTPUT_SHAPES: dict[Hashable, tuple[int, ...]] = {}
+
+
 def output_shape(graphdef: nnx.GraphDef[Any], state: tuple[Any, Any], x: Data) -> tuple[int, ...]:
     """The model's output shape for one sample, traced abstractly (nothing compiles).
+
+    Traced once per architecture and shapes: a trace costs about as much as a few training
+    epochs of a small model, and every ``fit`` of a search checks its data.
 
     Raises:
         ValueError: when the model cannot take ``x``'s feature shape.
     """
     sample = take_rows(x, slice(0, 1))
+    leaves, treedef = jax.tree_util.tree_flatten((state, sample))
+    key = (graphdef, treedef, tuple((np.shape(a), str(a.dtype)) for a in leaves))
+    if key not in _OUTPUT_SHAPES:
+        if len(_OUTPUT_SHAPES) >= 256:
+            _OUTPUT_SHAPES.clear()
+        _OUTPUT_SHAPES[key] = _trace_output_shape(graphdef, state, sample)
+    return _OUTPUT_SHAPES[key]
 
+
+def _trace_output_shape(
+    graphdef: nnx.GraphDef[Any], state: tuple[Any, Any], sample: Data
+) -> tuple[int, ...]:
     def forward(state: tuple[Any, Any], inputs: Data) -> jax.Array:
         model = nnx.merge(graphdef, *state)
         return model(**inputs) if isinstance(inputs, dict) else model(inputs)
