@@ -90,6 +90,26 @@ def test_networks_share_programs_and_learn(cancer):
     assert set(clf.leaderboard()["family"]) == {"realmlp", "tabm", "mlp"}
 
 
+def test_network_candidates_train_in_populations_with_the_same_results(cancer):
+    X, y = cancer
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
+    args = dict(time_limit=120, families=["mlp", "linear"], max_trials=4, seed=0, refit=False)
+    alone = TabularClassifier(**args).fit(X_train, y_train)
+    started = time.monotonic()
+    together = TabularClassifier(**args, population_size=3).fit(X_train, y_train)
+    assert time.monotonic() - started < 120
+    a, b = (clf.leaderboard().set_index("model") for clf in (alone, together))
+    assert len(b) == 4 and set(b["family"]) == {"mlp", "linear"}
+    same = [m for m in a.index if m in b.index and a.at[m, "hyperparameters"] == b.at[m,
+            "hyperparameters"]]  # fmt: skip
+    assert any(a.at[m, "family"] == "mlp" for m in same)
+    for model in same:  # the same configuration scores the same, alone or in a population
+        assert b.at[model, "validation_score"] == pytest.approx(
+            a.at[model, "validation_score"], rel=1e-3
+        )
+    assert together.score(X_test, y_test) >= 0.9
+
+
 def test_same_seed_same_result(cancer):
     X, y = cancer
     args = dict(time_limit=60, families=["linear", "mlp"], max_trials=3, seed=0, presets="fast")
@@ -133,6 +153,7 @@ def test_pipeline_and_cross_val_score(cancer):
         ({"time_limit": -1}, [[1.0], [2.0]], [0, 1], "`time_limit` must be"),
         ({"families": ["xgboost"]}, [[1.0], [2.0]], [0, 1], "`families` must be"),
         ({"presets": "huge"}, [[1.0], [2.0]], [0, 1], "`presets` must be"),
+        ({"population_size": 0}, [[1.0], [2.0]], [0, 1], "`population_size` must be"),
     ],
 )
 def test_bad_input_is_refused_before_training(params, X, y, match):

@@ -8,6 +8,7 @@ its training program once per data set.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -127,7 +128,24 @@ def batch_size(n: int) -> int:
     return max(1, min(256, size, n))
 
 
-def fit_network(
+@dataclass
+class NetworkFit:
+    """One network candidate ready to train: its trainer, callbacks and data (float32)."""
+
+    spec: dict[str, Any]
+    trainer: Trainer
+    stop: EarlyStopping
+    callbacks: list[Callback]
+    data: dict[str, Any]  # x, y, validation_data, batch_size
+    epochs: int
+
+    def state(self) -> dict[str, Any]:
+        """``{"spec": JSON spec, "arrays": weights}`` once trained (best epoch restored)."""
+        self.spec["epochs"] = (self.stop.best.best_epoch or 0) + 1  # what a refit trains
+        return {"spec": self.spec, "arrays": model_arrays(self.trainer.model)}
+
+
+def prepare_network(
     family: str,
     params: dict[str, Any],
     data: Split,
@@ -137,12 +155,8 @@ def fit_network(
     seed: int,
     max_epochs: int,
     patience: int,
-) -> dict[str, Any]:
-    """Trains one network with early stopping on the held-out part; returns its saved state.
-
-    Returns:
-        ``{"spec": JSON spec, "arrays": weights as NumPy arrays}``.
-    """
+) -> NetworkFit:
+    """Build one network candidate with early stopping on the held-out part and a deadline."""
     y_mean = float(data.y_train.mean()) if not task.classification else 0.0
     y_std = float(data.y_train.std() or 1.0) if not task.classification else 1.0
     spec = {
@@ -152,23 +166,39 @@ def fit_network(
         **{k: params[k] for k in ("width", "depth", "dropout")},
         "frequency_scale": params.get("frequency_scale", 0.1),
     }  # fmt: skip
-    model = build(spec)
     optimizer = optax.inject_hyperparams(optax.adamw)(
         learning_rate=params["learning_rate"], weight_decay=params["weight_decay"]
     )
-    trainer = Trainer(model, optimizer, loss_for(family, task), devices=_device(), seed=seed)
+    trainer = Trainer(build(spec), optimizer, loss_for(family, task), devices=_device(), seed=seed)
     scale = (lambda y: y) if task.classification else (lambda y: (y - y_mean) / y_std)
     y_train = data.y_train.astype(np.int32 if task.classification else np.float32)
     y_val = data.y_val.astype(np.int32 if task.classification else np.float32)
     stop = EarlyStopping("val_loss", patience=patience)
-    trainer.fit(
-        data.x_train.astype(np.float32), scale(y_train),
-        validation_data=(data.x_val.astype(np.float32), scale(y_val)),
-        epochs=max_epochs, batch_size=batch_size(len(y_train)),
-        callbacks=[stop, DeadlineStop(deadline)],
+    fit_data = {
+        "x": data.x_train.astype(np.float32), "y": scale(y_train),
+        "validation_data": (data.x_val.astype(np.float32), scale(y_val)),
+        "batch_size": batch_size(len(y_train)),
+    }  # fmt: skip
+    return NetworkFit(spec, trainer, stop, [stop, DeadlineStop(deadline)], fit_data, max_epochs)
+
+
+def fit_network(
+    family: str, params: dict[str, Any], data: Split, task: Task, **fit: Any
+) -> dict[str, Any]:
+    """Trains one network with early stopping on the held-out part; returns its saved state.
+
+    ``fit`` holds ``prepare_network``'s keyword arguments.
+
+    Returns:
+        ``{"spec": JSON spec, "arrays": weights as NumPy arrays}``.
+    """
+    network = prepare_network(family, params, data, task, **fit)
+    x, y = network.data["x"], network.data["y"]
+    network.trainer.fit(
+        x, y, validation_data=network.data["validation_data"], epochs=network.epochs,
+        batch_size=network.data["batch_size"], callbacks=network.callbacks,
     )  # fmt: skip
-    spec["epochs"] = (stop.best.best_epoch or 0) + 1  # what a refit on every row trains
-    return {"spec": spec, "arrays": model_arrays(model)}
+    return network.state()
 
 
 def refit_network(

@@ -17,7 +17,9 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax import _study_keys as keys
+from hyperflax import trainers
 from hyperflax._errors import SearchFailedError, StudyMismatchError, TimeLimitError
+from hyperflax.automl import _networks
 from hyperflax.automl._members import Member, fit_member, load_member, save_member
 from hyperflax.automl._metrics import Metric
 from hyperflax.automl._preprocessing import categorical_mask, make_preprocessor
@@ -25,7 +27,15 @@ from hyperflax.automl._space import NETWORKS, PREPROCESSOR, Preset, portfolio, s
 from hyperflax.automl._tables import Columns
 from hyperflax.automl._task import Deadline, Split, Task
 from hyperflax.search_spaces import HyperParameters
-from hyperflax.tuners import BayesianOptimization, Objective, TrialPlan
+from hyperflax.tuners import (
+    BayesianOptimization,
+    Objective,
+    PopulationRunner,
+    SearchArgs,
+    TrialContext,
+    TrialOutput,
+    TrialPlan,
+)
 
 logger = logging.getLogger("hyperflax")
 MIN_CANDIDATE_S = 0.5  # a candidate does not start with less time left than this
@@ -51,6 +61,7 @@ class Context:
     project: Path
     bounded_trials: bool
     verbose: int = 0
+    persist: bool = True  # write members to the project, for a rerun to continue
     preprocessors: dict[str, Any] = field(default_factory=dict)
     splits: dict[str, Split] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
@@ -91,37 +102,86 @@ def _path(ctx: Context, what: str, number: int) -> Path:
     return ctx.project / what / f"trial_{number:05d}"
 
 
-def make_objective(ctx: Context) -> Any:
-    """The tuner's objective: train one candidate, save its held-out predictions, score them."""
+class CandidateRunner(PopulationRunner):
+    """Trains the candidates of one ``fit``: each trial one model, scored on the held-out part.
 
-    def objective(hp: HyperParameters) -> dict[str, float]:
+    Run one at a time (``population_size=1``), or with network candidates of one family
+    training together in populations while scikit-learn candidates run as they come.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
+        """Nothing to check: the estimator checked its data before the search."""
+
+    def _begin(self, hp: HyperParameters) -> tuple[str, dict[str, Any], float, float]:
+        """The trial's family and parameters, its start time and its time cap."""
+        ctx = self.ctx
         family, params = sample(hp, ctx.families, ctx.task)
         left = ctx.search_left()
         if left < MIN_CANDIDATE_S:
             raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
         if family in NETWORKS and left < MIN_NETWORK_S:  # a cheaper family may still fit
             raise optuna.TrialPruned(f"{left:.1f} s left: no time for a {family} network")
-        number = hp.trial_number if hp.trial_number is not None else len(ctx.members)
-        started = time.monotonic()
         cap = left if ctx.bounded_trials else max(left / 2, min(left, 10.0))
-        data = ctx.split(PREPROCESSOR[family])
-        member = fit_member(
-            number, family, params, data, ctx.task,
-            deadline=started + cap, seed=ctx.seed, preset=ctx.preset,
-        )  # fmt: skip
+        return family, params, time.monotonic(), cap
+
+    def _score(self, member: Member, started: float) -> TrialOutput:
+        """Save the member and its held-out predictions; the trial's metrics."""
+        ctx = self.ctx
         fit_time = time.monotonic() - started
+        data = ctx.split(member.preprocessor)
         started = time.monotonic()
         predictions = member.predict(data.x_val, ctx.task).astype(np.float32)
         predict_time = time.monotonic() - started
-        path = _path(ctx, "predictions", number).with_suffix(".npy")
+        path = _path(ctx, "predictions", member.trial).with_suffix(".npy")
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, predictions)
-        save_member(member, _path(ctx, "members", number))
-        ctx.members[number] = member
+        if ctx.persist:  # skops writes a large boosted model slowly (20,000 trees: seconds)
+            save_member(member, _path(ctx, "members", member.trial))
+        ctx.members[member.trial] = member
         score = ctx.metric(ctx.y_val, predictions.astype(np.float64))
-        return {ctx.metric.name: score, "fit_time": fit_time, "predict_time": predict_time}
+        metrics = {ctx.metric.name: score, "fit_time": fit_time, "predict_time": predict_time}
+        return TrialOutput(metrics)
 
-    return objective
+    def _fit(
+        self, context: TrialContext, family: str, params: dict[str, Any], started: float, cap: float
+    ) -> TrialOutput:
+        ctx = self.ctx
+        member = fit_member(
+            context.number, family, params, ctx.split(PREPROCESSOR[family]), ctx.task,
+            deadline=started + cap, seed=ctx.seed, preset=ctx.preset,
+        )  # fmt: skip
+        return self._score(member, started)
+
+    def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
+        """Train one candidate, save its held-out predictions, score them."""
+        return self._fit(context, *self._begin(hp))
+
+    def start_member(
+        self, hp: HyperParameters, context: TrialContext
+    ) -> trainers.Member | TrialOutput:
+        """A network candidate as a population member; any other candidate trains at once."""
+        ctx = self.ctx
+        family, params, started, cap = self._begin(hp)
+        if family not in NETWORKS:
+            return self._fit(context, family, params, started, cap)
+        network = _networks.prepare_network(
+            family, params, ctx.split(PREPROCESSOR[family]), ctx.task, deadline=started + cap,
+            seed=ctx.seed, max_epochs=ctx.preset.max_epochs, patience=ctx.preset.patience,
+        )  # fmt: skip
+        tag = (context, network, family, params, started)
+        return trainers.Member(network.trainer, network.epochs, network.callbacks, tag=tag)
+
+    def population_data(self, member: trainers.Member) -> dict[str, Any]:
+        """The family's preprocessed rows: every member of a population is one family."""
+        return dict(member.tag[1].data)
+
+    def complete_member(self, result: trainers.MemberResult) -> TrialOutput:
+        """Score a trained network candidate as ``run`` does."""
+        context, network, family, params, started = result.member.tag
+        return self._score(Member(context.number, family, params, network.state()), started)
 
 
 class PortfolioSearch(BayesianOptimization):
@@ -158,6 +218,7 @@ def run_search(
     storage: Any,
     tracker: Any,
     settings: dict[str, Any],
+    population_size: int | str = 1,
 ) -> tuple[list[optuna.trial.FrozenTrial], dict[int, str | None]]:
     """Runs the portfolio, then TPE, until ``max_trials`` or the time left for the search.
 
@@ -171,11 +232,11 @@ def run_search(
     objective = Objective(ctx.metric.name, ctx.metric.direction)
     configs = portfolio(ctx.families, ctx.task)
     tuner = PortfolioSearch(
-        make_objective(ctx), portfolio=configs, objective=objective,
+        CandidateRunner(ctx), portfolio=configs, objective=objective,
         max_trials=max_trials, time_limit=max(ctx.search_left(), 1e-3),
         directory=directory, project_name=project_name, seed=ctx.seed, storage=storage,
         tracker=tracker, num_initial_points=len(configs) + 5, max_consecutive_failures=5,
-        verbose=max(0, min(ctx.verbose, 2)),
+        verbose=max(0, min(ctx.verbose, 2)), population_size=population_size,
     )  # fmt: skip
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

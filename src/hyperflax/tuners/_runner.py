@@ -228,11 +228,13 @@ def searched_name(hypermodel: Any) -> str:
 
 
 def make_runner(hypermodel: Any, project_dir: Path, seed: int) -> Runner:
-    """The runner for what a tuner was given: a HyperModel or a plain function.
+    """The runner for what a tuner was given: a HyperModel, a plain function or a Runner.
 
     A HyperModel can only exist once its module (and Flax) is imported, so a plain function
     never imports Flax.
     """
+    if isinstance(hypermodel, Runner):  # a runner of its own kind (AutoML's candidates)
+        return hypermodel
     module = sys.modules.get("hyperflax.tuners._hypermodel")
     if module is not None and isinstance(hypermodel, module.HyperModel):
         from hyperflax.tuners._training import ModelRunner

@@ -5,8 +5,7 @@ Imports Flax; a tuner loads it only when it searches a HyperModel.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,20 +21,20 @@ from hyperflax.trainers import (
     Callback,
     History,
     Member,
+    MemberResult,
     Trainer,
     enable_compilation_cache,
     encode_labels,
     load_weights,
-    program_key,
     split_validation,
-    train_population,
 )
 from hyperflax.tuners._checks import check_int
 from hyperflax.tuners._dry_run import dry_run
 from hyperflax.tuners._hypermodel import HyperModel
 from hyperflax.tuners._objective import Objective
 from hyperflax.tuners._plan import TrialPlan
-from hyperflax.tuners._runner import Runner, SearchArgs, TrialContext, TrialOutput
+from hyperflax.tuners._populations import PopulationRunner
+from hyperflax.tuners._runner import SearchArgs, TrialContext, TrialOutput
 
 BEST = "best.npz"  # best-epoch model weights
 LAST = "last.npz"  # full training state after the last epoch, for a trial that is continued
@@ -63,7 +62,7 @@ class _Report(Callback):
         self.hp.report(logs, step=epoch)
 
 
-class ModelRunner(Runner):
+class ModelRunner(PopulationRunner):
     """Trains a :class:`~hyperflax.HyperModel` per trial, with checkpoints in the project.
 
     When a search ends, only checkpoints that can still be used stay: the best-epoch weights of
@@ -149,10 +148,6 @@ class ModelRunner(Runner):
         logs, history = train_trial(self.hypermodel, hp, self.data, **self._start_args(context))
         return self._output(logs, history)
 
-    def auto_population_size(self) -> int:
-        """1 on a CPU, where bench/population.py measured no gain; 16 on an accelerator."""
-        return 1 if jax.default_backend() == "cpu" else 16
-
     def population_error(self) -> str | None:
         """A HyperModel that overrides ``fit`` trains its own way, one trial at a time."""
         if type(self.hypermodel).fit is not HyperModel.fit:
@@ -163,76 +158,26 @@ class ModelRunner(Runner):
             )
         return None
 
-    def run_population(
-        self,
-        claim: Callable[[], tuple[HyperParameters, TrialContext] | None],
-        finish: Callable[[TrialContext, TrialOutput | Exception], None],
-        *,
-        size: int,
-    ) -> None:
-        """Train claimed trials ``size`` at a time, one population per compiled architecture.
+    def start_member(self, hp: HyperParameters, context: TrialContext) -> Member:
+        """The trial's model and trainer as a population member."""
+        assert self.data is not None, "prepare() runs before any trial"
+        trial = _start(self.hypermodel, hp, self.data, **self._start_args(context))
+        return Member(trial.trainer, trial.epochs, trial.callbacks, tag=(context, trial))
 
-        A claimed trial whose model does not share the running population's program waits
-        (at most ``size`` of them) and starts the next population; a population's free slot
-        takes a waiting trial of its program first, then a newly claimed one.
-        """
-        data = self.data
-        assert data is not None, "prepare() runs before any trial"
-        waiting: dict[Hashable, list[Member]] = {}
+    def population_data(self, member: Member) -> dict[str, Any]:
+        """Every population trains on the data given to ``search``."""
+        assert self.data is not None, "prepare() runs before any trial"
+        return {
+            "x": self.data.x,
+            "y": self.data.y,
+            "batch_size": self.data.batch_size,
+            "validation_data": self.data.validation_data,
+        }
 
-        def start(item: tuple[HyperParameters, TrialContext]) -> Member | None:
-            hp, context = item
-            try:
-                trial = _start(self.hypermodel, hp, data, **self._start_args(context))
-            except Exception as error:  # a build error ends this trial only
-                finish(context, error)
-                return None
-            return Member(trial.trainer, trial.epochs, trial.callbacks, tag=(context, trial))
-
-        def next_member(key: Hashable) -> Member | None:
-            if waiting.get(key):
-                return waiting[key].pop(0)
-            while sum(map(len, waiting.values())) < size:
-                item = claim()
-                if item is None:
-                    return None
-                member = start(item)
-                if member is None:
-                    continue
-                member_key = program_key(member.trainer)
-                if member_key == key:
-                    return member
-                waiting.setdefault(member_key, []).append(member)
-            return None
-
-        while True:
-            if waiting:
-                key = max(waiting, key=lambda k: len(waiting[k]))
-            else:
-                item = claim()
-                if item is None:
-                    return
-                member = start(item)
-                if member is None:
-                    continue
-                key = program_key(member.trainer)
-                waiting[key] = [member]
-            results = train_population(
-                functools.partial(next_member, key), data.x, data.y, batch_size=data.batch_size,
-                size=size, validation_data=data.validation_data,
-            )  # fmt: skip
-            for result in results:
-                context, trial = result.member.tag
-                outcome: TrialOutput | Exception
-                if result.error is not None:
-                    outcome = result.error
-                else:
-                    try:
-                        outcome = self._output(*_complete(trial, result.history, context.objective))
-                    except Exception as error:
-                        outcome = error
-                finish(context, outcome)
-            waiting = {k: v for k, v in waiting.items() if v}
+    def complete_member(self, result: MemberResult) -> TrialOutput:
+        """Save the member's checkpoints and keep its best epoch, as ``run`` does."""
+        context, trial = result.member.tag
+        return self._output(*_complete(trial, result.history, context.objective))
 
     def checkpoint(self, number: int) -> Path:
         """The checkpoint directory of trial ``number``."""
