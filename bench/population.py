@@ -25,10 +25,9 @@ EPOCHS, BATCH = 10, 64
 def _one(size: int, trials: int, scale: int, directory: str) -> dict:
     import jax
     import numpy as np
-    import optax
 
     import hyperflax as hx
-    from bench._digits import digits_split
+    from bench._digits import design_hypermodel, digits_split
     from hyperflax.trainers import CompilationCounter
 
     x_train, x_val, y_train, y_val = digits_split()
@@ -36,22 +35,7 @@ def _one(size: int, trials: int, scale: int, directory: str) -> dict:
     x_train = (x_train[None] + noise * (np.arange(scale) > 0)[:, None, None]).astype(np.float32)
     x_train, y_train = x_train.reshape(-1, 64), np.tile(y_train, scale)
 
-    def build_model(hp, rngs):
-        return hx.models.MLP(
-            in_features=64,
-            out_features=10,
-            hidden=[hp.Int("units", 32, 256, log=True)] * hp.Int("layers", 1, 3),
-            dropout=hp.Float("dropout", 0.0, 0.5),
-            rngs=rngs,
-        )
-
-    hypermodel = hx.HyperModel(
-        build_model,
-        optimizer=lambda hp: optax.inject_hyperparams(optax.adam)(
-            learning_rate=hp.Float("lr", 1e-4, 1e-2, log=True)
-        ),
-        metrics=["accuracy"],
-    )
+    hypermodel = design_hypermodel()
     out: dict = {"size": size, "device": str(jax.devices()[0].device_kind)}
     for phase, total in (("cold", trials), ("warm", 2 * trials)):
         tuner = hx.tuners.RandomSearch(

@@ -13,38 +13,19 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import optax
 
 import hyperflax as hx
-from bench._digits import digits_split
+from bench._digits import design_hypermodel, digits_split
 from hyperflax.trainers import CompilationCounter
 
 TRIALS, EPOCHS, BATCH = 10, 10, 64
 
 
-def build_model(hp, rngs):
-    """DESIGN.md's example as written: no max_width/max_depth."""
-    return hx.models.MLP(
-        in_features=64,
-        out_features=10,
-        hidden=[hp.Int("units", 32, 256, log=True)] * hp.Int("layers", 1, 3),
-        dropout=hp.Float("dropout", 0.0, 0.5),
-        rngs=rngs,
-    )
-
-
 def hyperflax_search(data, directory, tracker):
     x_train, x_val, y_train, y_val = data
 
-    hypermodel = hx.HyperModel(
-        build_model,
-        optimizer=lambda hp: optax.inject_hyperparams(optax.adam)(
-            learning_rate=hp.Float("lr", 1e-4, 1e-2, log=True)
-        ),
-        metrics=["accuracy"],
-    )
     tuner = hx.tuners.RandomSearch(
-        hypermodel,
+        design_hypermodel(),
         objective="val_accuracy",
         max_trials=TRIALS,
         seed=0,
