@@ -145,3 +145,16 @@ def test_population_size_is_checked_when_the_tuner_is_built():
 
     with pytest.raises(ValueError, match=r"overrides HyperModel\.fit"):
         hx.tuners.RandomSearch(TunedBatch(build), population_size=4, tracker=None)
+
+
+def test_auto_population_size_is_one_on_a_cpu_and_bounded_by_memory_elsewhere(digits):
+    import jax
+
+    tuner = _search(digits, max_trials=2, population_size="auto")
+    assert all(t.state == TrialState.COMPLETE for t in tuner.study.trials)
+    size = tuner.runner.auto_population_size()
+    if jax.default_backend() == "cpu":
+        assert size == 1
+    else:
+        assert 1 <= size <= 16
+    assert tuner.runner.member_bytes() > 4 * 64 * 64 * 4  # at least the first layer, 4 times

@@ -30,8 +30,11 @@ _OPTIMIZER_FIX = (
 
 def dry_run(
     hypermodel: HyperModel, x: Any, y: Any, validation_data: tuple[Any, Any] | None
-) -> None:
+) -> nnx.Module:
     """Build ``hypermodel`` at default hyperparameters and check the data against it.
+
+    Returns:
+        The model built at default values (for a memory estimate; it is never trained).
 
     Raises:
         TypeError: for a build function or optimizer of the wrong kind, with the fix.
@@ -59,10 +62,11 @@ def dry_run(
         )
     trainer = Trainer(model, optimizer, hypermodel.loss, hypermodel.metrics)
     if type(hypermodel).fit is not HyperModel.fit:
-        return  # a fit of its own may transform the data before the model sees it
+        return model  # a fit of its own may transform the data before the model sees it
     trainer.check_data(x, y)
     if validation_data is not None:
         trainer.check_data(*validation_data, prefix="validation_")
+    return model
 
 
 def _warn_static_dropout(model: nnx.Module, hp: HyperParameters) -> None:

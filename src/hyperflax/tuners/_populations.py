@@ -57,9 +57,27 @@ class PopulationRunner(Runner):
         assert isinstance(context, TrialContext)
         return context
 
+    #: ``population_size="auto"`` on an accelerator, when memory allows.
+    AUTO_SIZE = 16
+
+    def member_bytes(self) -> int | None:
+        """An estimate of one member's device memory, or ``None`` when unknown."""
+        return None
+
     def auto_population_size(self) -> int:
-        """1 on a CPU, where bench/population.py measured no gain; 16 on an accelerator."""
-        return 1 if jax.default_backend() == "cpu" else 16
+        """The size ``"auto"`` stands for: 1 on a CPU, up to 16 on an accelerator.
+
+        On a CPU bench/population.py measured no gain. On an accelerator it is 16, or fewer
+        when :meth:`member_bytes` says 16 would not fit in half of the free device memory.
+        """
+        if jax.default_backend() == "cpu":
+            return 1
+        stats = jax.local_devices()[0].memory_stats() or {}
+        free = stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0)
+        per_member = self.member_bytes()
+        if not per_member or free <= 0:
+            return self.AUTO_SIZE
+        return max(1, min(self.AUTO_SIZE, int(0.5 * free // per_member)))
 
     def population_error(self) -> str | None:
         """Populations are what this runner is for."""

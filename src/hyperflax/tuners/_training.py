@@ -83,6 +83,7 @@ class ModelRunner(PopulationRunner):
         self.seed = seed
         self.data: FitData | None = None
         self.classes: list[Any] | None = None  # the labels of the class ids, when converted
+        self._state_bytes = 0  # of the model at default values, known after prepare()
 
     def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
         """Check the training arguments and keep the data; nothing is compiled yet."""
@@ -99,7 +100,10 @@ class ModelRunner(PopulationRunner):
         self.classes = None
         if self.hypermodel.loss == "cross_entropy":
             y, validation_data, self.classes = encode_labels(y, validation_data)
-        dry_run(self.hypermodel, x, y, validation_data)  # x and y as given, before any split
+        model = dry_run(self.hypermodel, x, y, validation_data)  # x, y as given, before a split
+        self._state_bytes = sum(
+            getattr(leaf, "nbytes", 0) for leaf in jax.tree.leaves(nnx.state(model))
+        )
         if args.validation_split is not None:
             x, y, validation_data = split_validation(x, y, args.validation_split)
         self._check_objective_is_logged(objective, validation_data)
@@ -157,6 +161,17 @@ class ModelRunner(PopulationRunner):
                 f"batch_size); use population_size=1 with it"
             )
         return None
+
+    def member_bytes(self) -> int | None:
+        """Model state, gradients and two optimizer moments, plus activations of a batch.
+
+        hyperflax's models allocate their space's capacity, so the model at default values
+        has every member's size; activations are bounded by 64 copies of a batch of inputs.
+        """
+        if self.data is None or isinstance(self.data.x, dict):
+            return None
+        row = self.data.x[0]
+        return 4 * self._state_bytes + 64 * self.data.batch_size * row.size * 4
 
     def start_member(self, hp: HyperParameters, context: TrialContext) -> Member:
         """The trial's model and trainer as a population member."""
