@@ -37,12 +37,22 @@ WORKER = textwrap.dedent(
 )
 
 
-def _start(tmp_path, tuner, kind, n=3):
-    storage = (
-        f"sqlite:///{tmp_path / 'study.db'}"
-        if kind == "sqlite"
-        else f"journal://{tmp_path / 'j.log'}"
-    )
+@pytest.fixture
+def storage_of(tmp_path, request):
+    """The storage URL of a kind: a SQLite file, a journal file or a PostgreSQL database."""
+
+    def storage(kind):
+        if kind == "postgresql":
+            return request.getfixturevalue("postgresql_url")
+        if kind == "sqlite":
+            return f"sqlite:///{tmp_path / 'study.db'}"
+        return f"journal://{tmp_path / 'j.log'}"
+
+    return storage
+
+
+def _start(tmp_path, storage_of, tuner, kind, n=3):
+    storage = storage_of(kind)
     script = tmp_path / "worker.py"
     script.write_text(WORKER.replace("{tuner}", tuner))
     workers = [
@@ -55,16 +65,16 @@ def _start(tmp_path, tuner, kind, n=3):
     ]
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
-    if kind == "sqlite":
+    if kind != "journal":
         return optuna.load_study(study_name="shared", storage=storage)
     backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log"))
     return optuna.load_study(study_name="shared", storage=optuna.storages.JournalStorage(backend))
 
 
 @pytest.mark.parametrize("tuner", ["RandomSearch", "BayesianOptimization"])
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_three_workers_with_one_seed_share_one_study_exactly(tmp_path, tuner, kind):
-    study = _start(tmp_path, tuner, kind)
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_three_workers_with_one_seed_share_one_study_exactly(tmp_path, storage_of, tuner, kind):
+    study = _start(tmp_path, storage_of, tuner, kind)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") == 16  # never more than max_trials
     assert "RUNNING" not in states and "FAIL" not in states
@@ -74,16 +84,17 @@ def test_three_workers_with_one_seed_share_one_study_exactly(tmp_path, tuner, ki
     assert len(set(params)) == len(params)  # one seed, yet no worker replays another
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal"])
-def test_three_workers_run_a_grid_exactly_once(tmp_path, kind):
-    study = _start(tmp_path, "GridSearch", kind)
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_three_workers_run_a_grid_exactly_once(tmp_path, storage_of, kind):
+    study = _start(tmp_path, storage_of, "GridSearch", kind)
     params = [tuple(sorted(t.params.items())) for t in study.trials]
     assert len(params) == 12 and len(set(params)) == 12  # 6 x values x 2 k values, once each
     assert {t.state.name for t in study.trials} == {"COMPLETE"}
 
 
-def test_three_workers_run_the_hyperband_schedule_exactly(tmp_path):
-    study = _start(tmp_path, "Hyperband", "sqlite")
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_three_workers_run_the_hyperband_schedule_exactly(tmp_path, storage_of, kind):
+    study = _start(tmp_path, storage_of, "Hyperband", kind)
     assert len(study.trials) == 22 and {t.state.name for t in study.trials} == {"COMPLETE"}
     parents = [t.user_attrs["hx:plan"].get("continues") for t in study.trials]
     promoted = [p for p in parents if p is not None]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import importlib.util
 import logging
 import os
@@ -100,19 +102,27 @@ def _has_driver(driver: str) -> bool:
 
 @contextlib.contextmanager
 def scheduling_lock(storage: str | BaseStorage | None, project: Path) -> Iterator[None]:
-    """Serialize choosing and claiming the next trial among the workers of one machine.
+    """Serialize choosing and claiming the next trial among all the workers of one study.
 
     SQLite ignores ``SELECT ... FOR UPDATE``, on which Optuna's queue of waiting trials relies,
-    and a journal file has no queue lock either: without this, two workers can take the same
-    queued trial, enqueue the same grid point or promotion twice, or both start the trial that
-    reaches ``max_trials``. For a SQLite file or a journal file the lock is a file lock beside
-    it (``fcntl.flock`` on ``<file>.hx-schedule``; Optuna's own journal lock is
-    ``<file>.lock``); a server database (PostgreSQL, MySQL) claims rows itself.
+    and a journal file has no queue lock either; on PostgreSQL the queue is safe but planning
+    is not (two workers enqueue the same grid point or promotion, or both start the trial that
+    reaches ``max_trials``). So planning, queueing and claiming happen under one lock per
+    study: for a SQLite or journal file a file lock beside it (``fcntl.flock`` on
+    ``<file>.hx-schedule``; Optuna's own journal lock is ``<file>.lock``), for PostgreSQL a
+    session advisory lock keyed by the study name (held by one connection, released by the
+    server if the worker dies). MySQL and other storages get no lock: run one worker per study
+    there, or use PostgreSQL.
 
     Example:
         >>> with scheduling_lock("sqlite:///study.db", Path(".")):
         ...     pass  # plan, enqueue and ask here
     """
+    engine = _postgresql_engine(storage)
+    if engine is not None:
+        with _advisory_lock(engine, project.name):
+            yield
+        return
     try:
         import fcntl  # POSIX only; elsewhere there is one worker per study or a server database
     except ImportError:
@@ -129,6 +139,36 @@ def scheduling_lock(storage: str | BaseStorage | None, project: Path) -> Iterato
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@functools.lru_cache(maxsize=8)
+def _engine_for(url: str) -> sqlalchemy.engine.Engine:
+    """One small connection pool per PostgreSQL URL, for the scheduling lock."""
+    return sqlalchemy.create_engine(url, pool_size=1, max_overflow=1, pool_pre_ping=True)
+
+
+def _postgresql_engine(storage: str | BaseStorage | None) -> sqlalchemy.engine.Engine | None:
+    if isinstance(storage, RDBStorage):
+        engine = storage.engine
+    elif isinstance(storage, str) and storage.startswith("postgresql"):
+        engine = _engine_for(storage)
+    else:
+        return None
+    return engine if engine.dialect.name == "postgresql" else None
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None]:
+    """PostgreSQL's session advisory lock ``hyperflax:<name>``, held while the body runs."""
+    digest = hashlib.sha256(f"hyperflax:{name}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.commit()
 
 
 def _lock_path(storage: str | BaseStorage | None, project: Path) -> Path | None:

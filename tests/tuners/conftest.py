@@ -1,0 +1,81 @@
+"""A throwaway PostgreSQL server for the tests that need one (started once, on 127.0.0.1)."""
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+
+import pytest
+
+
+def _server_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return versions[-1] if versions else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """``postgresql+psycopg://`` URL of a server stopped (and deleted) at the end of the session.
+
+    Uses the system's PostgreSQL binaries; as root they run as the ``postgres`` user (the
+    server refuses root). Skipped, with the reason, where there are none or no driver.
+    """
+    pytest.importorskip("psycopg", reason="psycopg 3 (pip install 'hyperflax[postgresql]')")
+    initdb, pg_ctl = _server_binary("initdb"), _server_binary("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): apt install postgresql")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a 'postgres' user to run the server as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = tempfile.mkdtemp(prefix="hx-postgresql-")
+    if as_user:
+        shutil.chown(data, "postgres")
+    port = _free_port()
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {data} -c fsync=off"
+    subprocess.run(
+        [*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        [*as_user, pg_ctl, "-D", data, "-o", options, "-w", "-l", f"{data}/server.log", "start"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], check=False,
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(data, ignore_errors=True)
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server):
+    """A fresh database on the throwaway server, for one test."""
+    import psycopg
+
+    name = f"hx_test_{next(_databases)}"
+    port = postgresql_server.rsplit(":", 1)[1]
+    conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return f"{postgresql_server}/{name}"
