@@ -94,3 +94,11 @@ class StudyMismatchError(HyperflaxError, ValueError):
         >>> issubclass(StudyMismatchError, ValueError)
         True
     """
+
+
+class StorageUnavailableError(FatalError, ConnectionError):
+    """The study's database kept failing (connection lost, server down) past the retry bound.
+
+    Transient database errors are retried with backoff first; this ends the search when they
+    last longer. Completed trials are in the database; rerun the search to resume.
+    """

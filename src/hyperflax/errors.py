@@ -13,6 +13,7 @@ from hyperflax._errors import HyperflaxError as HyperflaxError
 from hyperflax._errors import NonFiniteLossError as NonFiniteLossError
 from hyperflax._errors import SearchFailedError as SearchFailedError
 from hyperflax._errors import SearchSpaceError as SearchSpaceError
+from hyperflax._errors import StorageUnavailableError as StorageUnavailableError
 from hyperflax._errors import StudyMismatchError as StudyMismatchError
 from hyperflax._errors import TimeLimitError as TimeLimitError
 
@@ -24,6 +25,7 @@ __all__ = [
     "NonFiniteLossError",
     "SearchFailedError",
     "SearchSpaceError",
+    "StorageUnavailableError",
     "StudyMismatchError",
     "TimeLimitError",
 ]

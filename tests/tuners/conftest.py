@@ -1,5 +1,6 @@
 """A throwaway PostgreSQL server for the tests that need one (started once, on 127.0.0.1)."""
 
+import dataclasses
 import glob
 import itertools
 import os
@@ -8,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -24,6 +26,28 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Server:
+    """A running throwaway PostgreSQL server."""
+
+    url: str  # postgresql+psycopg://postgres@127.0.0.1:PORT (no database)
+    control: list[str]  # pg_ctl, as the server's user, with its data directory
+
+    def stop(self) -> None:
+        """Stop the server at once, as a crash would."""
+        subprocess.run([*self.control, "-m", "immediate", "stop"], check=True, capture_output=True)
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        subprocess.run([*self.control, "-w", "start"], check=True, capture_output=True)
+
+    def restart(self, down_s: float) -> None:
+        """Stop the server at once, keep it down ``down_s`` seconds, start it again."""
+        self.stop()
+        time.sleep(down_s)
+        self.start()
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +77,12 @@ def postgresql_server():
         [*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync"],
         check=True, capture_output=True,
     )  # fmt: skip
-    subprocess.run(
-        [*as_user, pg_ctl, "-D", data, "-o", options, "-w", "-l", f"{data}/server.log", "start"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    control = [*as_user, pg_ctl, "-D", data, "-o", options, "-l", f"{data}/server.log"]
+    subprocess.run([*control, "-w", "start"], check=True, capture_output=True)
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        yield Server(f"postgresql+psycopg://postgres@127.0.0.1:{port}", control)
     finally:
-        subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], check=False,
-                       capture_output=True)  # fmt: skip
+        subprocess.run([*control, "-m", "immediate", "stop"], check=False, capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -74,8 +95,8 @@ def postgresql_url(postgresql_server):
     import psycopg
 
     name = f"hx_test_{next(_databases)}"
-    port = postgresql_server.rsplit(":", 1)[1]
+    port = postgresql_server.url.rsplit(":", 1)[1]
     conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
-    return f"{postgresql_server}/{name}"
+    return f"{postgresql_server.url}/{name}"

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import time
 
 import optuna
 import pytest
@@ -31,7 +32,8 @@ WORKER = textwrap.dedent(
     elif kind == "Hyperband":
         tuner = hx.tuners.Hyperband(stepped, max_epochs=9, **options)
     else:
-        tuner = getattr(hx.tuners, kind)(objective, max_trials=16, **options)
+        max_trials = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+        tuner = getattr(hx.tuners, kind)(objective, max_trials=max_trials, **options)
     tuner.search()
     """
 )
@@ -51,18 +53,16 @@ def storage_of(tmp_path, request):
     return storage
 
 
-def _start(tmp_path, storage_of, tuner, kind, n=3):
-    storage = storage_of(kind)
+def _launch(tmp_path, tuner, storage, n=3, *extra):
     script = tmp_path / "worker.py"
     script.write_text(WORKER.replace("{tuner}", tuner))
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(tmp_path), storage],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
+    command = [sys.executable, str(script), str(tmp_path), storage, *extra]
+    return [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(n)]
+
+
+def _start(tmp_path, storage_of, tuner, kind, n=3):
+    storage = storage_of(kind)
+    workers = _launch(tmp_path, tuner, storage, n)
     for worker in workers:
         assert worker.wait(timeout=300) == 0, worker.stderr.read()
     if kind != "journal":
@@ -99,3 +99,40 @@ def test_three_workers_run_the_hyperband_schedule_exactly(tmp_path, storage_of, 
     parents = [t.user_attrs["hx:plan"].get("continues") for t in study.trials]
     promoted = [p for p in parents if p is not None]
     assert len(promoted) == len(set(promoted))  # no parent promoted twice
+
+
+def test_workers_survive_a_database_restart(tmp_path, postgresql_server, postgresql_url):
+    workers = _launch(tmp_path, "RandomSearch", postgresql_url, 3, "40")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # restart once the search is well under way
+        try:
+            study = optuna.load_study(study_name="shared", storage=postgresql_url)
+            if sum(t.state.name == "COMPLETE" for t in study.trials) >= 5:
+                break
+        except KeyError:  # the study does not exist yet
+            pass
+        time.sleep(0.2)
+    postgresql_server.restart(down_s=3.0)
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read()
+    study = optuna.load_study(study_name="shared", storage=postgresql_url)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 40 and "RUNNING" not in states
+    assert "retrying" in "".join(w.stderr.read() for w in workers)  # the outage was seen
+
+
+def test_a_database_down_past_the_bound_stops_with_a_clear_error(postgresql_server, postgresql_url):
+    from hyperflax.errors import StorageUnavailableError
+    from hyperflax.tuners._storage import RetryingRDBStorage
+
+    storage = RetryingRDBStorage(postgresql_url, retry_for_s=1.0)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "down")
+    postgresql_server.stop()
+    try:
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailableError, match=r"(?s)failed for 1 s in a row.*rerun"):
+            storage.create_new_trial(study_id)
+        assert time.monotonic() - started < 10
+    finally:
+        postgresql_server.start()
+    assert storage.get_n_trials(study_id) == 0  # and the storage works again

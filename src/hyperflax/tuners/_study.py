@@ -38,6 +38,7 @@ from hyperflax._study_keys import (
     WORKERS,
 )
 from hyperflax.tuners._objective import Objective
+from hyperflax.tuners._storage import TRANSIENT_ERRORS, RetryingRDBStorage, retrying
 
 logger = logging.getLogger("hyperflax")
 T = TypeVar("T")
@@ -159,16 +160,35 @@ def _postgresql_engine(storage: str | BaseStorage | None) -> sqlalchemy.engine.E
 
 @contextlib.contextmanager
 def _advisory_lock(engine: sqlalchemy.engine.Engine, name: str) -> Iterator[None]:
-    """PostgreSQL's session advisory lock ``hyperflax:<name>``, held while the body runs."""
+    """PostgreSQL's session advisory lock ``hyperflax:<name>``, held while the body runs.
+
+    Taking the lock survives a database restart like every storage call (retried with
+    backoff); a connection lost while it is held ends the session and so releases the lock on
+    the server, which is all an unlock would do.
+    """
     digest = hashlib.sha256(f"hyperflax:{name}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    with engine.connect() as connection:
-        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-        try:
-            yield
-        finally:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    key = {"key": int.from_bytes(digest[:8], "big", signed=True)}
+    connection = _locked_connection(engine, key)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), key)
             connection.commit()
+        connection.close()
+
+
+@retrying
+def _locked_connection(
+    engine: sqlalchemy.engine.Engine, key: dict[str, int]
+) -> sqlalchemy.engine.Connection:
+    connection = engine.connect()
+    try:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), key)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def _lock_path(storage: str | BaseStorage | None, project: Path) -> Path | None:
@@ -200,9 +220,9 @@ def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorag
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path))
     if not storage.startswith("sqlite"):
-        return RDBStorage(storage)
+        return RetryingRDBStorage(storage)
     # Several worker processes share one SQLite file: wait for locks instead of failing.
-    rdb = RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+    rdb = RetryingRDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
     if ":memory:" not in storage and storage.rstrip("/") != "sqlite:":
         _fast_sqlite(rdb.engine)
     return rdb
