@@ -164,7 +164,10 @@ class CandidateRunner(PopulationRunner):
     ) -> trainers.Member | TrialOutput:
         """A network candidate as a population member; any other candidate trains at once."""
         ctx = self.ctx
-        family, params, started, cap = self._begin(hp)
+        try:
+            family, params, started, cap = self._begin(hp)
+        except TimeLimitError as error:  # not fatal here: networks still train beside it
+            raise optuna.TrialPruned(str(error)) from error
         if family not in NETWORKS:
             return self._fit(context, family, params, started, cap)
         network = _networks.prepare_network(

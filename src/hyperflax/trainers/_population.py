@@ -210,17 +210,19 @@ def train_population(
                 )
             for callback in member.callbacks:
                 callback.on_train_begin(trainer)
+            state = _member_state(trainer)
         except Exception as error:
             ended.append(MemberResult(member, slot.history, error))
             return None
         slots[slots.index(None)] = slot
-        return _member_state(trainer)
+        return state
 
     state = None
     pending: Member | None = first
     while True:
-        # fill the free slots
-        for k in range(size):
+        yield from ended  # members that ended last round, before asking for new ones
+        ended.clear()
+        for k in range(size):  # fill the free slots
             if slots[k] is not None:
                 continue
             member = pending if pending is not None else members()

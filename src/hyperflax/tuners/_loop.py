@@ -93,19 +93,20 @@ def _run_populations(
     def claim() -> tuple[HyperParameters, TrialContext] | None:
         nonlocal ended, planned_all_at
         if ended or (deadline is not None and time.monotonic() >= deadline):
-            ended = True
+            ended, planned_all_at = True, None  # the plan was not asked: not exhausted
             return None
         if planned_all_at == finished:
             return None
         trial = _next(tuner, study)
         if trial is None:
-            ended = True
+            ended, planned_all_at = True, None
             return None
         if trial is _PLANNED_ALL:
             planned_all_at = finished
             return None
         planned_all_at = None
-        item = running[trial.number] = _Running(tuner, study, trial, tracker)
+        item = _Running(tuner, study, trial, tracker)
+        running[trial.number] = item
         item.begin()
         return item.hp, item.context
 
@@ -118,9 +119,12 @@ def _run_populations(
         tuner.runner.run_population(claim, finish, size=size)
     except BaseException:
         for item in running.values():
-            item.interrupt()
+            try:
+                item.interrupt()
+            except Exception as error:  # the others are still interrupted; the cause goes on
+                logger.warning("trial %d was not re-queued: %s", item.trial.number, error)
         raise
-    return planned_all_at is not None and _nothing_in_flight(study)
+    return planned_all_at == finished and _nothing_in_flight(study)
 
 
 def _nothing_in_flight(study: optuna.Study) -> bool:
@@ -229,6 +233,13 @@ class _Running:
     def finish(self, outcome: TrialOutput | Exception) -> Exception | None:
         """Tell the study how the trial ended; return its error if it failed."""
         self._heartbeat.__exit__()
+        try:
+            return self._tell(outcome)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker took it over
+            logger.warning("trial %d was finished by another worker meanwhile", self.trial.number)
+            return None
+
+    def _tell(self, outcome: TrialOutput | Exception) -> Exception | None:
         trial, history = self.trial, None
         try:
             if isinstance(outcome, Exception):
@@ -248,9 +259,8 @@ class _Running:
         except optuna.TrialPruned:
             _keep_history(trial, self.steps)
             frozen, error = self.study.tell(trial, state=TrialState.PRUNED), None
-        except optuna.exceptions.UpdateFinishedTrialError:  # another worker took it over
-            logger.warning("trial %d was finished by another worker meanwhile", trial.number)
-            return None
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise
         except Exception as exc:
             error = exc
             trial.set_user_attr(keys.ERROR, f"{type(exc).__name__}: {exc}")

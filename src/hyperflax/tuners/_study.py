@@ -395,4 +395,5 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():  # not when entering failed (or it was stopped already)
+            self._thread.join()
