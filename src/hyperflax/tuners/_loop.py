@@ -277,8 +277,8 @@ def _run_trial(
 ) -> BaseException | None:
     """Run one trial and tell the study how it ended; return its error if it failed."""
     running = _Running(tuner, study, trial, tracker)
-    running.begin()
     try:
+        running.begin()
         outcome: TrialOutput | Exception = tuner.runner.run(running.hp, running.context)
     except KeyboardInterrupt:
         running.interrupt()

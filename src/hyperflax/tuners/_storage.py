@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -38,7 +39,12 @@ def is_transient(error: BaseException) -> bool:
         False
     """
     cause = error.__cause__ if isinstance(error, StorageInternalError) else error
-    return isinstance(cause, TRANSIENT_ERRORS)
+    if not isinstance(cause, TRANSIENT_ERRORS):
+        return False
+    original = getattr(cause, "orig", None)
+    if isinstance(original, sqlite3.Error):  # a file, not a server: only its locks pass
+        return any(word in str(original).lower() for word in ("locked", "busy"))
+    return True
 
 
 def call_with_retries(
