@@ -15,11 +15,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import optuna
 import sqlalchemy.engine
-import sqlalchemy.event
 import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
@@ -222,29 +221,7 @@ def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorag
     if not storage.startswith("sqlite"):
         return RetryingRDBStorage(storage)
     # Several worker processes share one SQLite file: wait for locks instead of failing.
-    rdb = RetryingRDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
-    if ":memory:" not in storage and storage.rstrip("/") != "sqlite:":
-        _fast_sqlite(rdb.engine)
-    return rdb
-
-
-def _fast_sqlite(engine: sqlalchemy.engine.Engine) -> None:
-    """Write-ahead logging and one sync per checkpoint rather than per commit.
-
-    A search commits some 25 times per trial (reports, attributes, tell); with SQLite's
-    default rollback journal each commit syncs the file, which was half of the storage time
-    measured on a trial (bench/population.py). In WAL mode a crashed or killed process loses
-    nothing it committed (only a power loss can undo the last commits), readers never block
-    the writer, and every process on the machine still shares the file.
-    """
-    with engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-
-    @sqlalchemy.event.listens_for(engine, "connect")
-    def _synchronous_normal(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    engine.dispose()  # connections made before the listener take it up when reopened
+    return RetryingRDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
 
 
 def retry_race(open_: Callable[[], T], attempts: int = 8) -> T:
