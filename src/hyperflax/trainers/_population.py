@@ -103,14 +103,12 @@ def _put(state: Any, k: jax.Array, member: Any) -> Any:
     return jax.tree.map(lambda a, v: a.at[k].set(v), state, member)
 
 
-def _slice(tree: Any, k: int) -> Any:
+def _slice(tree: Any, k: Any) -> Any:
+    """Slot ``k`` of every leaf (host arrays here; jitted below for device state)."""
     return jax.tree.map(lambda a: a[k], tree)
 
 
-@jax.jit
-def _member_at(state: Any, k: jax.Array) -> Any:
-    """Slot ``k``'s state (one program for every slot)."""
-    return jax.tree.map(lambda a: a[k], state)
+_member_at = jax.jit(_slice)  # slot ``k``'s device state: one program for every slot
 
 
 def train_population(
