@@ -57,3 +57,17 @@ def test_a_trial_that_fails_before_asking_anything_does_not_end_the_grid():
     tuner.search()
     done = sorted(t.params["a"] for t in tuner.study.trials if t.state.name == "COMPLETE")
     assert done == [0, 1, 2]
+
+
+def test_a_worker_waits_while_another_discovers_the_grid(tmp_path):
+    # No trial has asked for its parameters yet: the grid is unknown. One discovery trial of
+    # another worker is running, so planning a second (sampled) one could repeat a point.
+    import optuna
+
+    tuner = hx.tuners.GridSearch(
+        lambda hp: float(hp.Int("x", 0, 3)), objective=hx.Objective("value", "min"),
+        directory=tmp_path, tracker=None, verbose=0,
+    )  # fmt: skip
+    discovering = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING)
+    assert tuner.next_trial([discovering]) is None
+    assert tuner.next_trial([]) is not None  # alone, the first trial discovers it

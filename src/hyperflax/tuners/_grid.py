@@ -45,7 +45,15 @@ class GridSearch(Tuner):
     finite_space = True
 
     def next_trial(self, trials: Sequence[FrozenTrial]) -> TrialPlan | None:
-        """The first grid point no trial covers yet, or ``None`` once the grid is exhausted."""
+        """The first grid point no trial covers yet, or ``None`` once the grid is exhausted.
+
+        Until a trial has asked for its parameters the grid is unknown, and a trial runs with
+        sampled values to discover it; while such a trial of another worker is in flight,
+        nothing is planned (the worker waits for it), so two workers never both sample.
+        """
+        discovering = (TrialState.RUNNING, TrialState.WAITING)
+        if not any(t.distributions for t in trials) and any(t.state in discovering for t in trials):
+            return None
         for point in _grid(trials):
             if not any(_covers(t, point) for t in trials):
                 return TrialPlan(params=point)

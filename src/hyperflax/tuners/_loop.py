@@ -51,10 +51,26 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bo
     failures = _Failures(tuner.max_consecutive_failures)
     while deadline is None or time.monotonic() < deadline:
         trial = _next(tuner, study)
-        if trial is None or trial is _PLANNED_ALL:
-            return trial is _PLANNED_ALL and _nothing_in_flight(study)
+        if trial is None:
+            return False
+        if trial is _PLANNED_ALL:
+            if _nothing_in_flight(study):
+                return True
+            _wait_for_other_workers(tuner, study)  # their trials may give the plan more
+            continue
         failures.add(_run_trial(tuner, study, trial, tracker))
     return False
+
+
+#: How long a worker whose tuner plans nothing now waits before asking the plan again.
+WAIT_S = 0.5
+
+
+def _wait_for_other_workers(tuner: Tuner, study: optuna.Study) -> None:
+    """Sleep, then recover trials whose worker died, so waiting on them never hangs."""
+    time.sleep(WAIT_S)
+    with _study.scheduling_lock(tuner.storage, tuner.project_dir):
+        _study.recover_stale_trials(study)
 
 
 class _Failures:
