@@ -248,8 +248,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--presets",
         default="medium",
-        choices=["medium", "fast"],
-        help="fast: boosting, linear, MLP",
+        choices=["medium", "fast", "best"],
+        help="fast: boosting, linear, MLP; best: every candidate bagged on 5 folds",
+    )
+    p.add_argument("--n-folds", type=int, default=None, help="bag every candidate on k folds")
+    p.add_argument("--max-trials", type=int, default=None, help="at most this many candidates")
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="write probabilities: the second class's for binary, one column per class else",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the search and the models")
     p.add_argument("--model-dir", default="hx_automl_model", help="where the model is saved")
@@ -278,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             presets=args.presets,
             seed=args.seed,
             model_dir=args.model_dir,
+            n_folds=args.n_folds,
+            max_trials=args.max_trials,
+            proba=args.proba,
         )
     elif args.command == "serve":
         serve(args.path, host=args.host, port=args.port)

@@ -23,8 +23,9 @@ def test_breast_cancer_accuracy_and_leaderboard(cancer):
     assert clf.score(X_test, y_test) >= 0.9
     board = clf.leaderboard()
     assert list(board.columns) == [
-        "model", "family", "hyperparameters", "validation_score", "fit_time",
-        "predict_time", "ensemble_weight", "mlflow_run_id", "refit_full",
+        "model", "family", "hyperparameters", "validation_score", "fold_score_mean",
+        "fold_score_std", "fit_time", "predict_time", "ensemble_weight", "mlflow_run_id",
+        "n_models", "refit_full",
     ]  # fmt: skip
     # 426 rows: the chosen members were trained again on every row
     assert board.loc[board.ensemble_weight > 0, "refit_full"].all()

@@ -27,6 +27,35 @@ def infer_task(y: pd.Series) -> str:
     return "classification" if integral and few else "regression"
 
 
+def _print_leaderboard(estimator: TabularClassifier | TabularRegressor, kind: str) -> None:
+    board = estimator.leaderboard()
+    n_models = int(board["n_models"].max())
+    where = (
+        f"out-of-fold predictions of {n_models} fold models"
+        if n_models > 1
+        else "the held-out split"
+    )
+    columns = ["model", "validation_score", "fit_time", "ensemble_weight"]
+    if n_models > 1:
+        columns[2:2] = ["fold_score_mean", "fold_score_std"]
+    with pd.option_context("display.width", 120, "display.max_columns", 10):
+        print(f"{kind}, {estimator.metric_} on {where} (validation_score):")
+        print(board[columns].head(15).to_string(index=False))
+        print(f"ensemble validation {estimator.metric_}: {estimator.validation_score_:.6g}")
+
+
+def _predictions(
+    estimator: TabularClassifier | TabularRegressor, rows: pd.DataFrame, target: str, proba: bool
+) -> pd.DataFrame:
+    """Labels or values in a column named ``target``; or probabilities (see ``run``)."""
+    if not proba:
+        return pd.DataFrame({target: estimator.predict(rows)})
+    p = estimator.predict_proba(rows)
+    if p.shape[1] == 2:
+        return pd.DataFrame({target: p[:, 1]})
+    return pd.DataFrame(p, columns=[str(c) for c in estimator.classes_])
+
+
 def _read(path: str, what: str) -> pd.DataFrame:
     if not Path(path).is_file():
         raise SystemExit(f"hyperflax automl: {what} {path!r} is not a file; give a CSV file")
@@ -46,6 +75,9 @@ def run(
     presets: str = "medium",
     seed: int = 0,
     model_dir: str = "hx_automl_model",
+    n_folds: int | None = None,
+    max_trials: int | None = None,
+    proba: bool = False,
 ) -> TabularClassifier | TabularRegressor:
     """Fit an AutoML estimator on a CSV table; print its leaderboard; save it; predict ``test``.
 
@@ -58,9 +90,13 @@ def run(
         task: ``"auto"``, ``"classification"`` or ``"regression"``.
         time_limit: seconds for the whole fit.
         metric: the metric to optimize; ``None`` for the default.
-        presets: ``"medium"`` or ``"fast"``.
+        presets: ``"medium"``, ``"fast"`` or ``"best"`` (bagged on 5 folds).
         seed: the seed.
         model_dir: where the fitted estimator is saved (``hx.automl.load`` reads it).
+        n_folds: bag every candidate on this many folds (``None``: the preset's).
+        max_trials: at most this many candidates (with a seed: the same submission each run).
+        proba: write class probabilities instead of labels: one column named ``target`` with
+            the second class's probability for a binary task, one column per class otherwise.
 
     Returns:
         The fitted estimator.
@@ -83,21 +119,21 @@ def run(
     y = labelled[target]
     x = labelled.drop(columns=[c for c in (target, id_column) if c])
     kind = infer_task(y) if task == "auto" else task
+    if proba and kind != "classification":
+        raise SystemExit("hyperflax automl: --proba needs a classification target")
     family = TabularClassifier if kind == "classification" else TabularRegressor
-    estimator = family(time_limit=time_limit, metric=metric, presets=presets, seed=seed, verbose=1)
+    estimator = family(
+        time_limit=time_limit, metric=metric, presets=presets, seed=seed, verbose=1,
+        n_folds=n_folds, max_trials=max_trials,
+    )  # fmt: skip
     estimator.fit(x, y)
-    board = estimator.leaderboard()
-    columns = ["model", "validation_score", "fit_time", "ensemble_weight"]
-    with pd.option_context("display.width", 120, "display.max_columns", 10):
-        print(f"{kind}, {estimator.metric_} on the held-out split (validation_score):")
-        print(board[columns].head(15).to_string(index=False))
-        print(f"ensemble validation {estimator.metric_}: {estimator.validation_score_:.6g}")
+    _print_leaderboard(estimator, kind)
     estimator.save(model_dir)
     print(f"model saved to {model_dir} (hx.automl.load({model_dir!r}))")
     if test is not None:
         rows = _read(test, "--test")
         features = rows.drop(columns=[c for c in (target, id_column) if c and c in rows])
-        predictions = pd.DataFrame({target: estimator.predict(features)})
+        predictions = _predictions(estimator, features, target, proba)
         if id_column:
             predictions.insert(0, id_column, rows[id_column].to_numpy())
         destination = Path(output or "predictions.csv")

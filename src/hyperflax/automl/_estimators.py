@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.trial import FrozenTrial
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
@@ -19,12 +19,36 @@ from hyperflax import _study_keys as keys
 from hyperflax._errors import DataError
 from hyperflax.automl import _refit, _search
 from hyperflax.automl._ensemble import greedy_ensemble
-from hyperflax.automl._metrics import resolve_metric
+from hyperflax.automl._folds import Fold, holdout, kfold
+from hyperflax.automl._members import Candidate
+from hyperflax.automl._metrics import THRESHOLD_METRICS, best_threshold, resolve_metric
 from hyperflax.automl._space import FAMILIES, PRESETS
-from hyperflax.automl._tables import as_frame, check_target, infer_columns, normalize
+from hyperflax.automl._tables import (
+    as_frame,
+    check_groups,
+    check_target,
+    infer_columns,
+    normalize,
+)
 from hyperflax.automl._task import Deadline, Task
 
+#: Candidates kept after the search (their out-of-fold predictions and models), best first:
+#: the ensemble's input is at most this many float32 arrays of (rows, classes).
 _ENSEMBLE_CANDIDATES = 40
+
+
+def _name(item: FrozenTrial | Candidate) -> str:
+    """A candidate's name in the leaderboard: ``trial_<number>_<family>``."""
+    if isinstance(item, FrozenTrial):
+        return f"trial_{item.number}_{item.params['family']}"
+    return f"trial_{item.trial}_{item.family}"
+
+
+def _rows_of(ctx: _search.Context, predictions: np.ndarray) -> np.ndarray:
+    """Out-of-fold predictions placed at their rows; NaN where no fold validated a row."""
+    full = np.full((len(ctx.targets), *predictions.shape[1:]), np.nan, np.float32)
+    full[ctx.rows] = predictions
+    return full
 
 
 class _Tabular(BaseEstimator):
@@ -51,6 +75,20 @@ class _Tabular(BaseEstimator):
         k = self.population_size
         if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"`population_size` must be an int >= 1 or 'auto', got {k!r}")
+        f = self.n_folds
+        if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 2):
+            raise ValueError(
+                f"`n_folds` must be None (the preset's folds, or one held-out split) or an int "
+                f">= 2 to bag every candidate, got {f!r}"
+            )
+        r = self.n_repeats
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ValueError(f"`n_repeats` must be an int >= 1, got {r!r}")
+        if r > 1 and (self.time_ordered or not self._n_folds()):
+            raise ValueError(
+                f"`n_repeats={r}` repeats k-fold bagging with other shuffles; it needs n_folds "
+                f">= 2 (or presets='best') and time_ordered=False"
+            )
         s = self.seed
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             raise ValueError(f"`seed` must be an int >= 0, got {s!r}")
@@ -62,13 +100,19 @@ class _Tabular(BaseEstimator):
     def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, Task]:
         return y, Task("regression")
 
-    def fit(self, X: Any, y: Any) -> Any:
+    def _n_folds(self) -> int:
+        """The folds each candidate trains on (0: one held-out split)."""
+        return int(self.n_folds or PRESETS[self.presets].n_folds)
+
+    def fit(self, X: Any, y: Any, groups: Any = None) -> Any:
         """Searches candidate models within ``time_limit`` and ensembles the best of them.
 
         Args:
             X: A DataFrame (numeric, category, object, string and bool columns, missing values)
                 or an array of shape ``(n_samples, n_features)``.
             y: Targets: class labels (str, int, bool) or numbers for regression.
+            groups: Optional group label of each row (a patient, a customer): validation rows
+                never share a group with the rows their model trained on.
 
         Returns:
             self.
@@ -91,18 +135,19 @@ class _Tabular(BaseEstimator):
             )
         y_checked = check_target(y, len(frame), classification=self._classification)
         targets, task = self._encode_target(y_checked)
+        self.task_ = task
+        folds = self._folds(targets, task, check_groups(groups, len(frame)))
         columns = infer_columns(frame)
         table = normalize(frame, columns)
         self.metric_ = resolve_metric(self.metric, task.classification).name
         families = tuple(self.families or PRESETS[self.presets].families)
-        train, val = self._split(targets, task)
         base_reserve = min(0.1 * self.time_limit, 1.0 + 0.03 * self.time_limit)
-        refit = bool(self.refit) and len(frame) <= _refit.REFIT_MAX_ROWS
+        bagged = len(folds) > 1
+        refit = bool(self.refit) and not bagged and len(frame) <= _refit.REFIT_MAX_ROWS
         with tempfile.TemporaryDirectory(prefix="hx_automl_") as scratch:
             directory = Path(scratch if self.directory is None else self.directory)
             ctx = _search.Context(
-                table.iloc[train].reset_index(drop=True), table.iloc[val].reset_index(drop=True),
-                targets[train], targets[val], columns, task,
+                table, targets, folds, columns, task,
                 resolve_metric(self.metric, task.classification), families,
                 PRESETS[self.presets], self.seed, deadline,
                 reserve=base_reserve + (_refit.REFIT_SHARE * self.time_limit if refit else 0.0),
@@ -118,26 +163,32 @@ class _Tabular(BaseEstimator):
                 tracker=self.tracker, settings=settings, population_size=self.population_size,
             )  # fmt: skip
             self._ensemble(ctx, trials, runs)
+            self._fit_times = {
+                t.number: float(t.user_attrs.get(keys.METRICS, {}).get("fit_time", np.inf))
+                for t in trials
+            }
             if refit:
-                self._refit_members(ctx, trials, deadline=deadline.at - 0.5 * base_reserve)
+                self._refit_members(
+                    {k: ctx.prepare(k) for k in self.preprocessors_}, targets,
+                    deadline=deadline.at - 0.5 * base_reserve,
+                )  # fmt: skip
+            elif bagged:  # kept for refit_full(), in this process only
+                self._refit_data = ({k: ctx.prepare(k) for k in self.preprocessors_}, targets)
         self.problem_type_ = task.kind
         self.columns_ = columns
-        self.task_ = task
         return self
 
-    def _split(self, targets: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
-        n = len(targets)
-        n_val = max(1, round(0.2 * n))
-        stratify = None
-        if task.classification:
-            counts = np.bincount(targets)
-            if counts.min() >= 2 and n_val >= task.n_classes and n - n_val >= task.n_classes:
-                stratify = targets
-        rows = np.arange(n)
-        train, val = train_test_split(
-            rows, test_size=n_val, stratify=stratify, random_state=self.seed
-        )
-        return np.sort(train), np.sort(val)
+    def _folds(self, targets: np.ndarray, task: Task, groups: np.ndarray | None) -> list[Fold]:
+        n_folds = self._n_folds()
+        if n_folds > len(targets):
+            raise DataError(
+                f"`n_folds` must be at most the number of rows, got n_folds={n_folds} for "
+                f"{len(targets)} rows; pass a smaller n_folds"
+            )
+        options = {"seed": self.seed, "groups": groups, "time_ordered": self.time_ordered}
+        if not n_folds:
+            return holdout(targets, task, **options)
+        return kfold(targets, task, n_folds=n_folds, n_repeats=self.n_repeats, **options)
 
     def _ensemble(
         self, ctx: _search.Context, trials: list[Any], runs: dict[int, str | None]
@@ -149,42 +200,86 @@ class _Tabular(BaseEstimator):
         if not pool:
             raise DataError("no candidate left held-out predictions; the project is incomplete")
         weights = greedy_ensemble(
-            [p for _, p in pool], ctx.y_val, metric, deadline=ctx.deadline.at - 0.5 * ctx.reserve
-        )
+            [p for _, p in pool], ctx.y_scored, metric,
+            deadline=ctx.deadline.at - 0.5 * ctx.reserve,
+        )  # fmt: skip
         weight_of = {t.number: float(w) for (t, _), w in zip(pool, weights, strict=True)}
         ensemble = sum(w * p for (_, p), w in zip(pool, weights, strict=True))
-        self.validation_score_ = metric(ctx.y_val, ensemble)
-        self.members_ = [(_search.member_of(ctx, n), w) for n, w in weight_of.items() if w > 0]
-        for member, _ in self.members_:
-            ctx.split(member.preprocessor)  # members from a resumed study need their preprocessor
+        self.validation_score_ = metric(ctx.y_scored, ensemble)
+        self.n_samples_fit_ = len(ctx.targets)
+        self._calibrate(ctx, ensemble)
+        self.oof_predictions_ = _rows_of(ctx, ensemble)
+        self._oof = {_name(t): p.astype(np.float32) for t, p in pool}
+        self._oof_rows = ctx.rows
+        self.models_ = {_name(t): _search.member_of(ctx, t.number) for t, _ in pool
+                        if t.number in ctx.members or weight_of[t.number] > 0}  # fmt: skip
+        self.members_ = [(self.models_[_name(t)], weight_of[t.number])
+                         for t, _ in pool if weight_of[t.number] > 0]  # fmt: skip
+        for member in self.models_.values():
+            ctx.prepare(member.preprocessor)  # models from a resumed study need their preprocessor
         self.preprocessors_ = {
-            kind: ctx.preprocessors[kind] for kind in {m.preprocessor for m, _ in self.members_}
+            kind: ctx.preprocessors[kind] for kind in {m.preprocessor for m in self.models_.values()}
         }
         rows = []
         for t in ranked:
             extra = t.user_attrs.get(keys.METRICS, {})
             rows.append({
-                "model": f"trial_{t.number}_{t.params['family']}", "family": t.params["family"],
+                "model": _name(t), "family": t.params["family"],
                 "hyperparameters": {k: v for k, v in t.params.items() if k != "family"},
-                "validation_score": t.value, "fit_time": extra.get("fit_time"),
-                "predict_time": extra.get("predict_time"),
+                "validation_score": t.value,
+                "fold_score_mean": extra.get("fold_score_mean", t.value),
+                "fold_score_std": extra.get("fold_score_std", float("nan")),
+                "fit_time": extra.get("fit_time"), "predict_time": extra.get("predict_time"),
                 "ensemble_weight": weight_of.get(t.number, 0.0),
-                "mlflow_run_id": runs.get(t.number), "refit_full": False,
+                "mlflow_run_id": runs.get(t.number), "n_models": len(ctx.folds),
+                "refit_full": False,
             })  # fmt: skip
         self.leaderboard_ = pd.DataFrame(rows)
 
-    def _refit_members(self, ctx: _search.Context, trials: list[Any], *, deadline: float) -> None:
-        fit_times = {t.number: t.user_attrs.get(keys.METRICS, {}).get("fit_time") for t in trials}
+    def _calibrate(self, ctx: _search.Context, ensemble: np.ndarray) -> None:
+        """Sets ``decision_threshold_`` (binary classification; 0.5 unless calibrated)."""
+
+    def _refit_members(
+        self, features: dict[str, np.ndarray], y: np.ndarray, *, deadline: float
+    ) -> None:
         done = _refit.refit_members(
-            self.members_, ctx.splits,
-            {n: float(v) for n, v in fit_times.items() if v is not None}, ctx.task,
+            self.members_, features.__getitem__, y, self._fit_times, self.task_,
             deadline=deadline,
         )  # fmt: skip
         self.members_ = [(member, weight) for member, weight, _ in done]
-        refit = {member.trial for member, _, again in done if again}
-        self.leaderboard_["refit_full"] = [
-            int(model.split("_")[1]) in refit for model in self.leaderboard_["model"]
-        ]
+        refit = {_name(member) for member, _, again in done if again}
+        self.models_.update({_name(m): m for m, _, again in done if again})
+        board = self.leaderboard_
+        board["refit_full"] = board["refit_full"] | board["model"].isin(refit)
+        board.loc[board["model"].isin(refit), "n_models"] = 1
+
+    def refit_full(self) -> Any:
+        """Trains each bagged ensemble member once more on every row, replacing its k fold models.
+
+        Prediction then runs one model per member instead of k (k times faster); the trade-off
+        is that the refit models have no validation of their own: the leaderboard keeps the
+        bagged candidates' out-of-fold scores, marks the refit members ``refit_full=True``
+        and shows ``n_models=1``. Call it after ``fit`` in the same process (the training rows
+        are not saved).
+
+        Returns:
+            self.
+
+        Example:
+            >>> clf = hx.automl.TabularClassifier(presets="best").fit(X, y)  # doctest: +SKIP
+            >>> clf.refit_full().leaderboard()[["model", "refit_full"]]  # doctest: +SKIP
+        """
+        check_is_fitted(self, "members_")
+        if not hasattr(self, "_refit_data"):
+            raise ValueError(
+                "refit_full() needs a bagged fit in this process: fit with n_folds >= 2 or "
+                "presets='best' and call refit_full() before save (a loaded estimator has no "
+                "training rows), or use refit=True for the held-out split"
+            )
+        features, y = self._refit_data
+        self._refit_members(features, y, deadline=np.inf)
+        del self._refit_data
+        return self
 
     def leaderboard(self) -> pd.DataFrame:
         """Every candidate, best first, as a DataFrame.
@@ -200,8 +295,9 @@ class _Tabular(BaseEstimator):
         check_is_fitted(self, "leaderboard_")
         return self.leaderboard_.copy()
 
-    def _predict_raw(self, X: Any) -> np.ndarray:
+    def _predict_raw(self, X: Any, model: str | None = None) -> np.ndarray:
         check_is_fitted(self, "members_")
+        members = self.members_ if model is None else [(self._model(model), 1.0)]
         frame = as_frame(X)
         _check_feature_names(
             self, X if isinstance(X, pd.DataFrame) else frame.to_numpy(), reset=False
@@ -210,12 +306,50 @@ class _Tabular(BaseEstimator):
         if not (isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_")):
             frame.columns = list(self.columns_.names)  # matched by position
         table = normalize(frame, self.columns_)
-        inputs = {k: pre.transform(table) for k, pre in self.preprocessors_.items()}
+        kinds = {m.preprocessor for m, _ in members}
+        inputs = {k: self.preprocessors_[k].transform(table) for k in kinds}
         outputs = [
             w * m.predict(np.asarray(inputs[m.preprocessor], np.float64), self.task_)
-            for m, w in self.members_
+            for m, w in members
         ]
         return np.sum(outputs, axis=0)
+
+    def _model(self, name: str) -> Candidate:
+        if name not in self.models_:
+            raise ValueError(
+                f"`model` must be None (the ensemble) or a kept candidate, got {name!r}; kept: "
+                f"{sorted(self.models_)} (the {_ENSEMBLE_CANDIDATES} best are kept after fit, "
+                f"only the ensemble's members after load)"
+            )
+        return self.models_[name]
+
+    def oof_predictions(self, model: str | None = None) -> np.ndarray:
+        """Out-of-fold predictions of the ensemble or of one kept candidate, one row per row of X.
+
+        Each row holds what models that never trained on it predicted (the mean over repeats):
+        probabilities for classifiers (columns in the order of ``classes_``), values for
+        regression, NaN for rows no fold validated (the training rows of a held-out split, the
+        first block of time-ordered folds); float32.
+
+        Args:
+            model: A name from ``leaderboard()["model"]`` among the kept candidates, or ``None``
+                for the ensemble (``oof_predictions_``).
+
+        Example:
+            >>> clf.oof_predictions("trial_0_hgb").shape  # doctest: +SKIP
+            (569, 2)
+        """
+        check_is_fitted(self, "oof_predictions_")
+        if model is None:
+            return self.oof_predictions_.copy()
+        if model not in getattr(self, "_oof", {}):
+            raise ValueError(
+                f"`model` must be None or a candidate kept after fit, got {model!r}; kept: "
+                f"{sorted(getattr(self, '_oof', {}))} (out-of-fold predictions are not saved)"
+            )
+        full = np.full((self.n_samples_fit_, *self._oof[model].shape[1:]), np.nan, np.float32)
+        full[self._oof_rows] = self._oof[model]
+        return full
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the fitted estimator to directory ``path`` without pickle (see ``load``).
@@ -257,7 +391,14 @@ _PARAMS_DOC = """
             members again on every row (training and held-out) once the ensemble is chosen.
         population_size: Network candidates of one family train this many at a time in one
             ``vmap``-ed program (each still its own trial); ``"auto"`` is 1 on a CPU, where it
-            does not pay, and 16 on an accelerator.
+            does not pay, and 16 on an accelerator. Bagged networks train fold after fold.
+        n_folds: Bag every candidate: train it on each of ``n_folds`` folds (stratified for
+            classification); it predicts the mean of its fold models, and the ensemble is
+            chosen on out-of-fold predictions of every row. ``None``: the preset's (5 for
+            ``"best"``, else one held-out split of 20%).
+        n_repeats: Repeat the k folds with other shuffles (each row validated once per repeat).
+        time_ordered: Rows are in time order: validate on later rows than those trained on
+            (the last 20%, or scikit-learn's ``TimeSeriesSplit`` folds with ``n_folds``).
 """
 
 
@@ -267,6 +408,10 @@ class TabularClassifier(ClassifierMixin, _Tabular):
     """
         + _PARAMS_DOC
         + """        problem_type: ``None`` (detected from ``y``), ``"binary"`` or ``"multiclass"``.
+        calibrate_threshold: For a binary task and metric accuracy, balanced accuracy or F1:
+            choose the probability above which ``predict`` says the second class by that metric
+            on the out-of-fold predictions (``decision_threshold_``). ``"auto"`` calibrates
+            when bagging (out-of-fold predictions of every row), not on a small held-out split.
 
     Metrics: ``"log_loss"`` (default), ``"accuracy"``, ``"balanced_accuracy"``, ``"roc_auc"``,
     ``"f1"``.
@@ -296,7 +441,11 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         verbose: int = 0,
         refit: bool = True,
         population_size: int | str = 1,
+        n_folds: int | None = None,
+        n_repeats: int = 1,
+        time_ordered: bool = False,
         problem_type: str | None = None,
+        calibrate_threshold: bool | str = "auto",
     ) -> None:
         self.time_limit = time_limit
         self.presets = presets
@@ -310,7 +459,11 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         self.verbose = verbose
         self.refit = refit
         self.population_size = population_size
+        self.n_folds = n_folds
+        self.n_repeats = n_repeats
+        self.time_ordered = time_ordered
         self.problem_type = problem_type
+        self.calibrate_threshold = calibrate_threshold
 
     def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, Task]:
         encoder = LabelEncoder().fit(y)
@@ -324,15 +477,46 @@ class TabularClassifier(ClassifierMixin, _Tabular):
             )
         return encoder.transform(y), Task(kind, n)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
-        proba = self._predict_raw(X)
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.calibrate_threshold not in (True, False, "auto"):
+            raise ValueError(
+                f"`calibrate_threshold` must be True, False or 'auto', got "
+                f"{self.calibrate_threshold!r}"
+            )
+
+    def _calibrate(self, ctx: _search.Context, ensemble: np.ndarray) -> None:
+        calibrate = self.calibrate_threshold
+        if calibrate == "auto":
+            calibrate = ctx.bagged
+        self.decision_threshold_ = 0.5
+        if calibrate and ctx.task.kind == "binary" and self.metric_ in THRESHOLD_METRICS:
+            self.decision_threshold_ = best_threshold(ensemble[:, 1], ctx.y_scored, ctx.metric)
+
+    def predict_proba(self, X: Any, model: str | None = None) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Args:
+            X: Rows with the columns seen in ``fit``.
+            model: ``None`` for the ensemble, or a kept candidate's name from ``leaderboard()``.
+        """
+        proba = self._predict_raw(X, model)
         return proba / proba.sum(axis=1, keepdims=True)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class of each row."""
+    def predict(self, X: Any, model: str | None = None) -> np.ndarray:
+        """The most probable class of each row (binary: the second class when its probability
+        is at least ``decision_threshold_``).
+
+        Args:
+            X: Rows with the columns seen in ``fit``.
+            model: ``None`` for the ensemble, or a kept candidate's name from ``leaderboard()``.
+        """
         check_is_fitted(self, "members_")
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X, model)
+        if len(self.classes_) == 2:
+            threshold = getattr(self, "decision_threshold_", 0.5)
+            return self.classes_[(proba[:, 1] >= threshold).astype(int)]
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class TabularRegressor(RegressorMixin, _Tabular):
@@ -370,6 +554,9 @@ class TabularRegressor(RegressorMixin, _Tabular):
         verbose: int = 0,
         refit: bool = True,
         population_size: int | str = 1,
+        n_folds: int | None = None,
+        n_repeats: int = 1,
+        time_ordered: bool = False,
     ) -> None:
         self.time_limit = time_limit
         self.presets = presets
@@ -383,7 +570,15 @@ class TabularRegressor(RegressorMixin, _Tabular):
         self.verbose = verbose
         self.refit = refit
         self.population_size = population_size
+        self.n_folds = n_folds
+        self.n_repeats = n_repeats
+        self.time_ordered = time_ordered
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predicted values."""
-        return np.asarray(self._predict_raw(X), np.float64)
+    def predict(self, X: Any, model: str | None = None) -> np.ndarray:
+        """Predicted values.
+
+        Args:
+            X: Rows with the columns seen in ``fit``.
+            model: ``None`` for the ensemble, or a kept candidate's name from ``leaderboard()``.
+        """
+        return np.asarray(self._predict_raw(X, model), np.float64)

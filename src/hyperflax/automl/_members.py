@@ -51,6 +51,35 @@ class Member:
         return {**self.__dict__, "_network": None}  # rebuilt from the weights on first use
 
 
+@dataclass
+class Bagged:
+    """One candidate trained on k folds: its prediction is the mean of its fold models'.
+
+    Attributes:
+        trial: The trial number that trained it.
+        family: The family of every fold model.
+        params: The family's hyperparameters, shared by the fold models.
+        folds: The fold models, in the order of the folds.
+    """
+
+    trial: int
+    family: str
+    params: dict[str, Any]
+    folds: list[Member]
+
+    @property
+    def preprocessor(self) -> str:
+        """The kind of preprocessing the member's inputs go through."""
+        return PREPROCESSOR[self.family]
+
+    def predict(self, x: np.ndarray, task: Task) -> np.ndarray:
+        """The mean of the fold models' predictions on preprocessed rows ``x``."""
+        return np.mean([m.predict(x, task) for m in self.folds], axis=0)
+
+
+Candidate = Member | Bagged
+
+
 def fit_member(
     trial: int,
     family: str,
@@ -79,11 +108,16 @@ def fit_member(
     return Member(trial, family, params, model)
 
 
-def save_member(member: Member, directory: Path) -> None:
-    """Writes ``member`` to ``directory``: JSON, plus skops (scikit-learn) or ``.npz`` (network)."""
+def save_member(member: Candidate, directory: Path) -> None:
+    """Writes ``member`` to ``directory``: JSON, plus skops (scikit-learn) or ``.npz`` (network);
+    a bagged member's fold models go to ``fold_0, fold_1, ...`` inside it."""
     directory.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"trial": member.trial, "family": member.family, "params": member.params}
-    if member.family in NETWORKS:
+    if isinstance(member, Bagged):
+        for i, fold in enumerate(member.folds):
+            save_member(fold, directory / f"fold_{i}")
+        meta["folds"] = len(member.folds)
+    elif member.family in NETWORKS:
         meta["spec"] = member.model["spec"]
         write_npz(directory / "weights.npz", member.model["arrays"])
     else:
@@ -91,9 +125,12 @@ def save_member(member: Member, directory: Path) -> None:
     (directory / "member.json").write_text(json.dumps(meta))
 
 
-def load_member(directory: Path) -> Member:
+def load_member(directory: Path) -> Candidate:
     """Reads a member written by :func:`save_member` (no pickle: skops with trusted types)."""
     meta = json.loads((directory / "member.json").read_text())
+    if "folds" in meta:
+        folds = [load_member(directory / f"fold_{i}") for i in range(meta["folds"])]
+        return Bagged(meta["trial"], meta["family"], meta["params"], folds)  # type: ignore[arg-type]
     if meta["family"] in NETWORKS:
         model: Any = {"spec": meta["spec"], "arrays": read_npz(directory / "weights.npz")}
     else:

@@ -89,3 +89,34 @@ def resolve_metric(metric: str | None, classification: bool) -> Metric:
             f"pass metric=None for the default"
         )
     return table[metric]
+
+
+#: Binary metrics of hard decisions, whose best probability threshold need not be 0.5.
+THRESHOLD_METRICS = ("accuracy", "balanced_accuracy", "f1")
+
+
+def best_threshold(p: np.ndarray, y: np.ndarray, metric: Metric, *, n: int = 199) -> float:
+    """The probability threshold of the second class that scores best by ``metric``.
+
+    Candidates are 0.5 and ``n`` quantiles of ``p``; the best is kept, and of equal scores the
+    one closest to 0.5 (a calibrated threshold moves only when the data say so).
+
+    Args:
+        p: Out-of-fold probabilities of the second class.
+        y: Class indices (0 or 1).
+        metric: A metric of hard decisions (see ``THRESHOLD_METRICS``).
+        n: Quantiles tried.
+
+    Example:
+        >>> y = np.array([0, 0, 1, 1])
+        >>> best_threshold(np.array([0.1, 0.3, 0.35, 0.4]), y, CLASSIFICATION["accuracy"])
+        0.35
+    """
+    candidates = np.unique(np.concatenate([[0.5], np.quantile(p, np.linspace(0, 1, n))]))
+    best, best_score = 0.5, -np.inf
+    for t in sorted(candidates, key=lambda t: abs(t - 0.5)):
+        above = (p >= t).astype(np.float64)
+        score = -metric.sign * metric(y, np.stack([1.0 - above, above], axis=1))
+        if score > best_score:
+            best, best_score = float(t), score
+    return best

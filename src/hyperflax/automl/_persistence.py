@@ -17,7 +17,7 @@ from hyperflax.automl._members import load_member, save_member
 from hyperflax.automl._tables import Columns
 from hyperflax.automl._task import Task
 
-FORMAT = 1
+FORMAT = 2
 _MANIFEST = "automl.json"
 
 
@@ -49,8 +49,11 @@ def save(est: Any, path: Path) -> None:
         "metric": est.metric_,
         "validation_score": est.validation_score_,
         "weights": [w for _, w in est.members_],
+        "decision_threshold": getattr(est, "decision_threshold_", None),
+        "n_samples_fit": est.n_samples_fit_,
         "leaderboard": est.leaderboard_.to_dict(orient="records"),
     }
+    np.save(path / "oof_predictions.npy", est.oof_predictions_)
     (path / _MANIFEST).write_text(json.dumps(manifest, indent=1, default=_plain))
 
 
@@ -105,6 +108,11 @@ def load(path: str | os.PathLike[str]) -> Any:
     est.members_ = [
         (load_member(root / "members" / str(i)), w) for i, w in enumerate(manifest["weights"])
     ]
+    est.models_ = {f"trial_{m.trial}_{m.family}": m for m, _ in est.members_}
+    est.n_samples_fit_ = manifest["n_samples_fit"]
+    est.oof_predictions_ = np.load(root / "oof_predictions.npy", allow_pickle=False)
+    if manifest["decision_threshold"] is not None:
+        est.decision_threshold_ = manifest["decision_threshold"]
     est.preprocessors_ = {
         kind: _skops.load(root / f"preprocessor_{kind}.skops")
         for kind in {m.preprocessor for m, _ in est.members_}

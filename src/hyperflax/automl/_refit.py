@@ -1,22 +1,23 @@
 """Refit the ensemble's members on every row (training and held-out) in the time kept for it.
 
-The search trains each candidate on 80% of the rows and keeps the rest to choose and weigh the
-ensemble; once that is done, the chosen members are trained again on all rows with what their
-trial found (boosting's number of trees, a network's best epoch count). The ensemble weights
-stay. A member whose refit would not end in time keeps its first model.
+The search trains each candidate on 80% of the rows (or on k folds) and keeps the rest to choose
+and weigh the ensemble; once that is done, the chosen members are trained again on all rows with
+what their trial found (boosting's number of trees, a network's best epoch count). The ensemble
+weights stay. A member whose refit would not end in time keeps its first model(s).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from hyperflax.automl import _classic
-from hyperflax.automl._members import Member
+from hyperflax.automl._members import Bagged, Candidate, Member
 from hyperflax.automl._space import NETWORKS
-from hyperflax.automl._task import Split, Task
+from hyperflax.automl._task import Task
 
 #: Data up to this many rows keeps a share of the time limit for the refit.
 REFIT_MAX_ROWS = 10_000
@@ -27,24 +28,36 @@ _MARGIN = 1.5
 
 
 def refit_members(
-    members: list[tuple[Member, float]],
-    splits: dict[str, Split],
+    members: list[tuple[Candidate, float]],
+    features: Callable[[str], np.ndarray],
+    y: np.ndarray,
     fit_times: dict[int, float],
     task: Task,
     *,
     deadline: float,
-) -> list[tuple[Member, float, bool]]:
-    """Each member with its weight and whether it was refit on every row before ``deadline``."""
-    out = []
+) -> list[tuple[Candidate, float, bool]]:
+    """Each member with its weight and whether it was refit on every row before ``deadline``.
+
+    Args:
+        members: The ensemble's members and weights.
+        features: Every row preprocessed for a kind of preprocessor.
+        y: Every row's target.
+        fit_times: Seconds each trial's candidate took to train (all its folds).
+        task: The task.
+        deadline: A ``time.monotonic()`` time no refit may end after.
+
+    A bagged member becomes one model trained like its first fold model (boosting's number of
+    trees, a network's best epoch count).
+    """
+    out: list[tuple[Candidate, float, bool]] = []
     for member, weight in members:
-        estimate = _MARGIN * fit_times.get(member.trial, np.inf)
+        first = member.folds[0] if isinstance(member, Bagged) else member
+        n_fits = len(member.folds) if isinstance(member, Bagged) else 1
+        estimate = _MARGIN * fit_times.get(member.trial, np.inf) / n_fits
         if time.monotonic() + estimate > deadline:
             out.append((member, weight, False))
             continue
-        data = splits[member.preprocessor]
-        x = np.concatenate([data.x_train, data.x_val])
-        y = np.concatenate([data.y_train, data.y_val])
-        model = _refit(member, x, y, task, deadline)
+        model = _refit(first, features(member.preprocessor), y, task, deadline)
         if model is None:
             out.append((member, weight, False))
         else:

@@ -20,7 +20,15 @@ from hyperflax import _study_keys as keys
 from hyperflax import trainers
 from hyperflax._errors import SearchFailedError, StudyMismatchError, TimeLimitError
 from hyperflax.automl import _networks
-from hyperflax.automl._members import Member, fit_member, load_member, save_member
+from hyperflax.automl._folds import Fold, out_of_fold, validated_rows
+from hyperflax.automl._members import (
+    Bagged,
+    Candidate,
+    Member,
+    fit_member,
+    load_member,
+    save_member,
+)
 from hyperflax.automl._metrics import Metric
 from hyperflax.automl._preprocessing import categorical_mask, make_preprocessor
 from hyperflax.automl._space import NETWORKS, PREPROCESSOR, Preset, portfolio, sample
@@ -44,12 +52,15 @@ MIN_NETWORK_S = 5.0  # nor a network (its first epoch compiles and cannot be int
 
 @dataclass
 class Context:
-    """What every candidate of one ``fit`` shares: data, task, budget and trained members."""
+    """What every candidate of one ``fit`` shares: data, folds, task, budget, trained members.
 
-    train: pd.DataFrame
-    val: pd.DataFrame
-    y_train: np.ndarray
-    y_val: np.ndarray
+    With one fold (a held-out split) each preprocessor is fit on the training part only; with
+    k folds (bagging) it is fit once on every row (target encoding cross-fits its own folds).
+    """
+
+    table: pd.DataFrame  # every row, normalized
+    targets: np.ndarray
+    folds: list[Fold]
     columns: Columns
     task: Task
     metric: Metric
@@ -63,23 +74,43 @@ class Context:
     verbose: int = 0
     persist: bool = True  # write members to the project, for a rerun to continue
     preprocessors: dict[str, Any] = field(default_factory=dict)
-    splits: dict[str, Split] = field(default_factory=dict)
-    members: dict[int, Member] = field(default_factory=dict)
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    members: dict[int, Candidate] = field(default_factory=dict)
 
-    def split(self, kind: str) -> Split:
-        """The data preprocessed for ``kind``; the preprocessor is fit once on the train part."""
-        if kind not in self.splits:
+    def __post_init__(self) -> None:
+        self.rows = validated_rows(self.folds, len(self.targets))
+        self.y_scored = self.targets[self.rows]
+
+    @property
+    def bagged(self) -> bool:
+        """Whether candidates train on k folds (else on one held-out split)."""
+        return len(self.folds) > 1
+
+    def prepare(self, kind: str) -> np.ndarray:
+        """Every row preprocessed for ``kind`` (float64); the preprocessor is fit once."""
+        if kind not in self.features:
+            rows = np.arange(len(self.table)) if self.bagged else self.folds[0][0]
+            fit_rows = self.table.iloc[rows]
             pre = make_preprocessor(
-                kind, self.columns, self.train, target_type=self.task.target_type, seed=self.seed
+                kind, self.columns, fit_rows, target_type=self.task.target_type, seed=self.seed
             )
-            x_train = np.asarray(pre.fit_transform(self.train, self.y_train), np.float64)
-            x_val = np.asarray(pre.transform(self.val), np.float64)
+            fitted = pre.fit_transform(fit_rows, self.targets[rows])
+            x = np.empty((len(self.table), fitted.shape[1]))
+            x[rows] = fitted
+            if not self.bagged:
+                val = self.folds[0][1]
+                x[val] = pre.transform(self.table.iloc[val])
             self.preprocessors[kind] = pre
-            self.splits[kind] = Split(
-                x_train, self.y_train, x_val, self.y_val,
-                n_numerical=len(self.columns.numeric), categorical=categorical_mask(self.columns),
-            )  # fmt: skip
-        return self.splits[kind]
+            self.features[kind] = np.asarray(x, np.float64)
+        return self.features[kind]
+
+    def split(self, kind: str, fold: int = 0) -> Split:
+        """Fold ``fold``'s training and validation rows, preprocessed for ``kind``."""
+        x, (train, val) = self.prepare(kind), self.folds[fold]
+        return Split(
+            x[train], self.targets[train], x[val], self.targets[val],
+            n_numerical=len(self.columns.numeric), categorical=categorical_mask(self.columns),
+        )  # fmt: skip
 
     def search_left(self) -> float:
         """Seconds the search may still use."""
@@ -87,13 +118,13 @@ class Context:
 
 
 def fingerprint(ctx: Context, settings: dict[str, Any]) -> str:
-    """A hash of the data and the settings a study's trials depend on."""
+    """A hash of the data, the folds and the settings a study's trials depend on."""
     digest = hashlib.sha256()
-    for frame in (ctx.train, ctx.val):
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-        digest.update(json.dumps(list(frame.columns)).encode())
-    for y in (ctx.y_train, ctx.y_val):
-        digest.update(np.ascontiguousarray(y).tobytes())
+    digest.update(pd.util.hash_pandas_object(ctx.table, index=False).to_numpy().tobytes())
+    digest.update(json.dumps(list(ctx.table.columns)).encode())
+    digest.update(np.ascontiguousarray(ctx.targets).tobytes())
+    for train, val in ctx.folds:
+        digest.update(train.tobytes() + b"|" + val.tobytes())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -127,32 +158,50 @@ class CandidateRunner(PopulationRunner):
         cap = left if ctx.bounded_trials else max(left / 2, min(left, 10.0))
         return family, params, time.monotonic(), cap
 
-    def _score(self, member: Member, started: float) -> TrialOutput:
-        """Save the member and its held-out predictions; the trial's metrics."""
+    def _score(self, member: Candidate, started: float) -> TrialOutput:
+        """Save the member and its out-of-fold predictions; the trial's metrics."""
         ctx = self.ctx
         fit_time = time.monotonic() - started
-        data = ctx.split(member.preprocessor)
+        x = ctx.prepare(member.preprocessor)
         started = time.monotonic()
-        predictions = member.predict(data.x_val, ctx.task).astype(np.float32)
-        predict_time = time.monotonic() - started
+        models = member.folds if isinstance(member, Bagged) else [member]
+        parts = [
+            m.predict(x[val], ctx.task) for m, (_, val) in zip(models, ctx.folds, strict=True)
+        ]
+        predictions = out_of_fold(ctx.folds, parts, ctx.rows, len(ctx.targets))
+        predict_time = (time.monotonic() - started) / len(ctx.folds)
         path = _path(ctx, "predictions", member.trial).with_suffix(".npy")
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, predictions)
         if ctx.persist:  # skops writes a large boosted model slowly (20,000 trees: seconds)
             save_member(member, _path(ctx, "members", member.trial))
         ctx.members[member.trial] = member
-        score = ctx.metric(ctx.y_val, predictions.astype(np.float64))
-        metrics = {ctx.metric.name: score, "fit_time": fit_time, "predict_time": predict_time}
+        score = ctx.metric(ctx.y_scored, predictions.astype(np.float64))
+        folds = [_fold_score(ctx.metric, ctx.targets[val], p) for (_, val), p in
+                 zip(ctx.folds, parts, strict=True)]  # fmt: skip
+        metrics = {
+            ctx.metric.name: score, "fit_time": fit_time, "predict_time": predict_time,
+            "fold_score_mean": float(np.nanmean(folds)) if len(folds) > 1 else score,
+            "fold_score_std": float(np.nanstd(folds)) if len(folds) > 1 else float("nan"),
+        }  # fmt: skip
         return TrialOutput(metrics)
 
     def _fit(
         self, context: TrialContext, family: str, params: dict[str, Any], started: float, cap: float
     ) -> TrialOutput:
+        """Train the candidate on each fold in turn, each fold given its share of the time left."""
         ctx = self.ctx
-        member = fit_member(
-            context.number, family, params, ctx.split(PREPROCESSOR[family]), ctx.task,
-            deadline=started + cap, seed=ctx.seed, preset=ctx.preset,
-        )  # fmt: skip
+        end, models = started + cap, []
+        for i in range(len(ctx.folds)):
+            now = time.monotonic()
+            if i and now >= end:
+                raise optuna.TrialPruned(f"out of time after {i} of {len(ctx.folds)} folds")
+            models.append(fit_member(
+                context.number, family, params, ctx.split(PREPROCESSOR[family], i), ctx.task,
+                deadline=now + (end - now) / (len(ctx.folds) - i), seed=ctx.seed,
+                preset=ctx.preset,
+            ))  # fmt: skip
+        member = Bagged(context.number, family, params, models) if ctx.bagged else models[0]
         return self._score(member, started)
 
     def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
@@ -168,7 +217,7 @@ class CandidateRunner(PopulationRunner):
             family, params, started, cap = self._begin(hp)
         except TimeLimitError as error:  # not fatal here: networks still train beside it
             raise optuna.TrialPruned(str(error)) from error
-        if family not in NETWORKS:
+        if family not in NETWORKS or ctx.bagged:  # bagged networks train fold after fold
             return self._fit(context, family, params, started, cap)
         network = _networks.prepare_network(
             family, params, ctx.split(PREPROCESSOR[family]), ctx.task, deadline=started + cap,
@@ -275,7 +324,15 @@ def run_search(
     return sorted(trials, key=lambda t: t.number), runs
 
 
-def member_of(ctx: Context, number: int) -> Member:
+def _fold_score(metric: Metric, y: np.ndarray, predictions: np.ndarray) -> float:
+    """The metric on one fold, or NaN where it is undefined there (ROC AUC of one class)."""
+    try:
+        return metric(y, predictions.astype(np.float64))
+    except ValueError:
+        return float("nan")
+
+
+def member_of(ctx: Context, number: int) -> Candidate:
     """The member trained by trial ``number``: in memory, or read back from a resumed study."""
     if number not in ctx.members:
         ctx.members[number] = load_member(_path(ctx, "members", number))

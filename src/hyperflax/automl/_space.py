@@ -22,7 +22,8 @@ PREPROCESSOR = {
 
 @dataclass(frozen=True)
 class Preset:
-    """How much effort: which families by default, how long networks may train.
+    """How much effort: which families by default, how long networks may train, and how
+    many folds each candidate trains on (0: one held-out split, no bagging).
 
     Example:
         >>> PRESETS["fast"].families
@@ -32,11 +33,13 @@ class Preset:
     families: tuple[str, ...]
     max_epochs: int
     patience: int
+    n_folds: int = 0
 
 
 PRESETS = {
     "fast": Preset(("hgb", "linear", "mlp"), max_epochs=64, patience=8),
     "medium": Preset(FAMILIES, max_epochs=256, patience=16),
+    "best": Preset(FAMILIES, max_epochs=256, patience=16, n_folds=5),
 }
 
 _NET_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.1, "learning_rate": 2e-3}

@@ -174,3 +174,28 @@ def check_target(y: Any, n_rows: int, *, classification: bool) -> np.ndarray:
     if not np.isfinite(values).all():
         raise DataError("`y` must be finite for regression, got infinity")
     return values
+
+
+def check_groups(groups: Any, n_rows: int) -> np.ndarray | None:
+    """``groups`` as a 1-d array of ``n_rows`` labels, or ``None``.
+
+    Raises:
+        DataError: for another length or missing labels.
+
+    Example:
+        >>> check_groups(["a", "a", "b"], 3).tolist()
+        ['a', 'a', 'b']
+    """
+    if groups is None:
+        return None
+    array = np.asarray(groups.to_numpy() if isinstance(groups, pd.Series) else groups)
+    if array.ndim != 1 or len(array) != n_rows:
+        raise DataError(
+            f"`groups` must hold one label per row of X ({n_rows}), got shape {array.shape}"
+        )
+    if pd.isna(array).any():
+        raise DataError(
+            f"`groups` must not contain missing values, got {int(pd.isna(array).sum())}; give "
+            f"every row a group"
+        )
+    return array

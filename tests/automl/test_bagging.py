@@ -1,0 +1,160 @@
+"""k-fold bagging, out-of-fold predictions, group and time-ordered folds, threshold, refit_full."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import train_test_split
+
+import hyperflax as hx
+from hyperflax.automl import TabularClassifier, TabularRegressor
+from hyperflax.automl._folds import kfold
+from hyperflax.automl._task import Task
+from hyperflax.errors import DataError
+
+LINEAR = {"time_limit": 60, "families": ["linear"], "max_trials": 1}
+
+
+def test_bagged_candidates_cover_every_row_once_per_repeat(cancer):
+    X, y = cancer
+    clf = TabularClassifier(**LINEAR, n_folds=3, n_repeats=2).fit(X, y)
+    oof = clf.oof_predictions_
+    assert oof.shape == (len(X), 2) and oof.dtype == np.float32
+    assert not np.isnan(oof).any()
+    np.testing.assert_allclose(oof.sum(axis=1), 1.0, atol=1e-5)
+    board = clf.leaderboard()
+    assert board["n_models"].tolist() == [6]
+    assert np.isfinite(board["fold_score_std"]).all() and (board["fold_score_std"] > 0).all()
+    # the ensemble's score is that of its out-of-fold predictions of every row
+    assert clf.validation_score_ == pytest.approx(
+        hx.automl._metrics.CLASSIFICATION["log_loss"](
+            np.asarray(y), oof.astype(np.float64)
+        ),
+        rel=1e-4,
+    )
+    np.testing.assert_array_equal(clf.oof_predictions(board["model"][0]), oof)
+
+
+def test_out_of_fold_predictions_are_honest_where_in_sample_ones_are_not():
+    """Labels that are noise: nearest neighbours memorize them, folds see it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = rng.integers(0, 2, 300)
+    clf = TabularClassifier(
+        time_limit=60, families=["knn"], max_trials=1, n_folds=5, metric="accuracy",
+        calibrate_threshold=False,
+    ).fit(X, y)  # fmt: skip
+    assert clf.score(X, y) == 1.0  # distance weights: every training row is its own neighbour
+    oof_accuracy = (clf.oof_predictions_.argmax(1) == y).mean()
+    assert oof_accuracy < 0.62  # chance is 0.5: measured 0.45-0.56 over 8 seeds
+
+
+def test_group_folds_never_validate_on_a_group_seen_in_training():
+    """Each group has one random label and its own feature value: a model that has seen a
+    group predicts it perfectly; unseen groups are a coin toss."""
+    rng = np.random.default_rng(1)
+    group = np.repeat(np.arange(80), 5)
+    X = pd.DataFrame({"g": group.astype(float), "noise": rng.normal(size=len(group))})
+    y = rng.integers(0, 2, 80)[group]
+    options = dict(time_limit=60, families=["knn"], max_trials=1, n_folds=4, seed=0)
+    mixed = TabularClassifier(**options).fit(X[["g"]], y)
+    grouped = TabularClassifier(**options).fit(X[["g"]], y, groups=group)
+    assert (mixed.oof_predictions_.argmax(1) == y).mean() > 0.9
+    # chance is 0.5: 0.40-0.63 over 8 seeds
+    assert (grouped.oof_predictions_.argmax(1) == y).mean() < 0.7
+
+
+def test_kfold_keeps_groups_whole_and_covers_every_row():
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 25, 200)
+    targets = rng.integers(0, 3, 200)
+    folds = kfold(targets, Task("multiclass", 3), n_folds=5, n_repeats=2, seed=0, groups=groups)
+    assert len(folds) == 10
+    for train, val in folds:
+        assert not set(groups[train]) & set(groups[val])
+    for repeat in (folds[:5], folds[5:]):
+        assert sorted(np.concatenate([v for _, v in repeat]).tolist()) == list(range(200))
+
+
+def test_time_ordered_folds_validate_on_later_rows_only():
+    X, y = load_diabetes(return_X_y=True)
+    reg = TabularRegressor(**LINEAR, n_folds=3, time_ordered=True).fit(X, y)
+    oof = reg.oof_predictions_
+    first = len(X) // 4  # TimeSeriesSplit(3): the first quarter trains only
+    assert np.isnan(oof[:first]).all() and not np.isnan(oof[first + 2 :]).any()
+    assert reg.leaderboard()["n_models"].tolist() == [3]
+
+
+def test_binary_threshold_is_calibrated_on_out_of_fold_predictions():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+    y = (X[:, 0] + 0.8 * rng.normal(size=600) > 1.2).astype(int)  # about 15% positives
+    clf = TabularClassifier(**LINEAR, n_folds=5, metric="balanced_accuracy").fit(X, y)
+    threshold = clf.decision_threshold_
+    assert 0.0 < threshold < 0.4  # rare positives: 0.10-0.23 over 8 seeds
+    oof = clf.oof_predictions_[:, 1]
+    calibrated = balanced_accuracy_score(y, oof >= threshold)
+    # measured +0.06 to +0.14 over 8 seeds
+    assert calibrated >= balanced_accuracy_score(y, oof >= 0.5) + 0.03
+    proba = clf.predict_proba(X)[:, 1]
+    np.testing.assert_array_equal(clf.predict(X), (proba >= threshold).astype(int))
+    default = TabularClassifier(**LINEAR, metric="balanced_accuracy").fit(X, y)
+    assert default.decision_threshold_ == 0.5  # a held-out split is not calibrated on
+
+
+def test_refit_full_gives_one_model_per_member_close_to_the_bagged_one(cancer):
+    X, y = cancer
+    X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0, stratify=y)
+    clf = TabularClassifier(**LINEAR, n_folds=5).fit(X_train, y_train)
+    bagged = clf.predict_proba(X_test)
+    board = clf.refit_full().leaderboard()
+    assert board["refit_full"].tolist() == [True] and board["n_models"].tolist() == [1]
+    assert np.abs(clf.predict_proba(X_test) - bagged).mean() < 0.02
+    with pytest.raises(ValueError, match="refit_full\\(\\) needs a bagged fit"):
+        clf.refit_full()
+
+
+def test_candidates_predict_alone_and_a_saved_bagged_model_predicts_the_same(cancer, tmp_path):
+    X, y = cancer
+    clf = TabularClassifier(
+        time_limit=60, families=["linear", "hgb"], max_trials=2, n_folds=3, seed=0
+    ).fit(X, y)
+    names = clf.leaderboard()["model"].tolist()
+    assert len({tuple(clf.predict_proba(X[:20], model=n)[:, 1].round(6)) for n in names}) == 2
+    with pytest.raises(ValueError, match="`model` must be None .* got 'nope'"):
+        clf.predict(X, model="nope")
+    clf.save(tmp_path / "m")
+    again = hx.automl.load(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(again.oof_predictions_, clf.oof_predictions_)
+
+
+def test_same_seed_same_bagged_result(cancer):
+    X, y = cancer
+    options = dict(time_limit=60, families=["linear", "hgb"], max_trials=3, n_folds=3, seed=3)
+    a = TabularClassifier(**options).fit(X, y)
+    b = TabularClassifier(**options).fit(X, y)
+    np.testing.assert_array_equal(a.oof_predictions_, b.oof_predictions_)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("params", "groups", "match"),
+    [
+        ({"n_folds": 1}, None, "`n_folds` must be None .* or an int >= 2"),
+        ({"n_repeats": 0}, None, "`n_repeats` must be an int >= 1, got 0"),
+        ({"n_repeats": 2}, None, "`n_repeats=2` repeats k-fold bagging"),
+        ({"n_folds": 3, "n_repeats": 2, "time_ordered": True}, None, "time_ordered=False"),
+        ({"calibrate_threshold": "yes"}, None, "`calibrate_threshold` must be True, False"),
+        ({"n_folds": 40}, None, "`n_folds` must be at most the number of rows"),
+        ({"n_folds": 3}, [0, 1], "`groups` must hold one label per row of X"),
+        ({"n_folds": 3}, [np.nan] + [1.0] * 29, "`groups` must not contain missing values"),
+        ({"n_folds": 3}, [7] * 30, "`groups` must hold at least 2 distinct groups"),
+    ],
+)
+def test_bad_bagging_arguments_are_named(params, groups, match):
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = np.arange(30) % 2
+    with pytest.raises((ValueError, DataError), match=match):
+        TabularClassifier(**LINEAR, **params).fit(X, y, groups=groups)
