@@ -28,9 +28,7 @@ def test_bagged_candidates_cover_every_row_once_per_repeat(cancer):
     assert np.isfinite(board["fold_score_std"]).all() and (board["fold_score_std"] > 0).all()
     # the ensemble's score is that of its out-of-fold predictions of every row
     assert clf.validation_score_ == pytest.approx(
-        hx.automl._metrics.CLASSIFICATION["log_loss"](
-            np.asarray(y), oof.astype(np.float64)
-        ),
+        hx.automl._metrics.CLASSIFICATION["log_loss"](np.asarray(y), oof.astype(np.float64)),
         rel=1e-4,
     )
     np.testing.assert_array_equal(clf.oof_predictions(board["model"][0]), oof)
@@ -122,7 +120,7 @@ def test_candidates_predict_alone_and_a_saved_bagged_model_predicts_the_same(can
     ).fit(X, y)
     names = clf.leaderboard()["model"].tolist()
     assert len({tuple(clf.predict_proba(X[:20], model=n)[:, 1].round(6)) for n in names}) == 2
-    with pytest.raises(ValueError, match="`model` must be None .* got 'nope'"):
+    with pytest.raises(ValueError, match=r"`model` must be None .* got 'nope'"):
         clf.predict(X, model="nope")
     clf.save(tmp_path / "m")
     again = hx.automl.load(tmp_path / "m")

@@ -216,10 +216,9 @@ class _Tabular(BaseEstimator):
         self.members_ = [(self.models_[_name(t)], weight_of[t.number])
                          for t, _ in pool if weight_of[t.number] > 0]  # fmt: skip
         for member in self.models_.values():
-            ctx.prepare(member.preprocessor)  # models from a resumed study need their preprocessor
-        self.preprocessors_ = {
-            kind: ctx.preprocessors[kind] for kind in {m.preprocessor for m in self.models_.values()}
-        }
+            ctx.prepare(member.preprocessor)  # a resumed study's models need their preprocessor
+        kinds = {m.preprocessor for m in self.models_.values()}
+        self.preprocessors_ = {kind: ctx.preprocessors[kind] for kind in kinds}
         rows = []
         for t in ranked:
             extra = t.user_attrs.get(keys.METRICS, {})
@@ -504,8 +503,10 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any, model: str | None = None) -> np.ndarray:
-        """The most probable class of each row (binary: the second class when its probability
-        is at least ``decision_threshold_``).
+        """The most probable class of each row.
+
+        For two classes: the second class when its probability is at least
+        ``decision_threshold_``.
 
         Args:
             X: Rows with the columns seen in ``fit``.

@@ -81,9 +81,10 @@ def kfold(
     groups: np.ndarray | None = None,
     time_ordered: bool = False,
 ) -> list[Fold]:
-    """``n_folds`` folds, ``n_repeats`` times with other shuffles: every row validated once per
-    repeat (time-ordered folds: each fold validates on the rows after its training rows, so the
-    first block is never validated, and repeats add nothing).
+    """``n_folds`` folds, ``n_repeats`` times with other shuffles.
+
+    Every row is validated once per repeat, except for time-ordered folds: each validates on
+    the rows after its training rows, so the first block is never validated (no repeats).
 
     Stratified for classification where every class has ``n_folds`` rows; whole groups stay
     in one fold (stratified by class too where possible).
@@ -111,9 +112,7 @@ def kfold(
             )
             splits = splitter.split(rows, targets, groups)  # type: ignore[attr-defined]
         elif _stratifiable(targets, task, n_folds):
-            splits = StratifiedKFold(n_folds, shuffle=True, random_state=state).split(
-                rows, targets
-            )
+            splits = StratifiedKFold(n_folds, shuffle=True, random_state=state).split(rows, targets)
         else:
             splits = KFold(n_folds, shuffle=True, random_state=state).split(rows)
         out.extend((np.sort(t), np.sort(v)) for t, v in splits)

@@ -109,8 +109,10 @@ def fit_member(
 
 
 def save_member(member: Candidate, directory: Path) -> None:
-    """Writes ``member`` to ``directory``: JSON, plus skops (scikit-learn) or ``.npz`` (network);
-    a bagged member's fold models go to ``fold_0, fold_1, ...`` inside it."""
+    """Writes ``member`` to ``directory``: JSON, plus skops (scikit-learn) or ``.npz`` (network).
+
+    A bagged member's fold models go to ``fold_0, fold_1, ...`` inside it.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"trial": member.trial, "family": member.family, "params": member.params}
     if isinstance(member, Bagged):

@@ -165,9 +165,7 @@ class CandidateRunner(PopulationRunner):
         x = ctx.prepare(member.preprocessor)
         started = time.monotonic()
         models = member.folds if isinstance(member, Bagged) else [member]
-        parts = [
-            m.predict(x[val], ctx.task) for m, (_, val) in zip(models, ctx.folds, strict=True)
-        ]
+        parts = [m.predict(x[val], ctx.task) for m, (_, val) in zip(models, ctx.folds, strict=True)]
         predictions = out_of_fold(ctx.folds, parts, ctx.rows, len(ctx.targets))
         predict_time = (time.monotonic() - started) / len(ctx.folds)
         path = _path(ctx, "predictions", member.trial).with_suffix(".npy")

@@ -22,8 +22,9 @@ PREPROCESSOR = {
 
 @dataclass(frozen=True)
 class Preset:
-    """How much effort: which families by default, how long networks may train, and how
-    many folds each candidate trains on (0: one held-out split, no bagging).
+    """How much effort: default families, network training length, folds per candidate.
+
+    ``n_folds=0`` trains each candidate once, on 80% of the rows (a held-out split).
 
     Example:
         >>> PRESETS["fast"].families
