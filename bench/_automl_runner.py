@@ -11,9 +11,11 @@ classification the class labels and class probabilities) and prints one ``RESULT
 with the fit and predict wall times and the system's version.
 """
 
+import functools
 import importlib.metadata
 import inspect
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -29,11 +31,13 @@ def _version(dist: str) -> str:
         return "?"
 
 
-def fit_hyperflax(x, y, x_test, task, time_limit, seed, workdir):
+def fit_hyperflax(x, y, x_test, task, time_limit, seed, workdir, presets="medium"):
     from hyperflax import automl
 
     cls = automl.TabularRegressor if task == "regression" else automl.TabularClassifier
     kwargs = {"time_limit": time_limit, "seed": seed}
+    if presets != "medium":
+        kwargs["presets"] = presets
     if "directory" in inspect.signature(cls).parameters:
         kwargs["directory"] = str(workdir / "hx_runs")
     est = cls(**kwargs)
@@ -45,6 +49,7 @@ def fit_hyperflax(x, y, x_test, task, time_limit, seed, workdir):
     proba = classes = None
     if task != "regression":
         proba, classes = est.predict_proba(x_test), est.classes_
+    VALIDATION["score"] = float(est.validation_score_)
     return fit_s, time.perf_counter() - start, pred, proba, classes, _version("hyperflax")
 
 
@@ -72,7 +77,7 @@ def fit_flaml(x, y, x_test, task, time_limit, seed, workdir):
     return fit_s, time.perf_counter() - start, pred, proba, classes, _version("flaml")
 
 
-def fit_autogluon(x, y, x_test, task, time_limit, seed, workdir):
+def fit_autogluon(x, y, x_test, task, time_limit, seed, workdir, presets="medium_quality"):
     from autogluon.tabular import TabularPredictor
 
     label = y.name
@@ -84,7 +89,7 @@ def fit_autogluon(x, y, x_test, task, time_limit, seed, workdir):
         verbosity=0,
     )
     start = time.perf_counter()
-    predictor.fit(x.assign(**{label: y}), presets="medium_quality", time_limit=time_limit)
+    predictor.fit(x.assign(**{label: y}), presets=presets, time_limit=time_limit)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     pred = predictor.predict(x_test)
@@ -92,10 +97,28 @@ def fit_autogluon(x, y, x_test, task, time_limit, seed, workdir):
     if task != "regression":
         frame = predictor.predict_proba(x_test, as_multiclass=True)
         proba, classes = frame.to_numpy(), list(frame.columns)
+    board = predictor.leaderboard(silent=True)
+    best = board["model"] == predictor.model_best
+    VALIDATION["score"] = -float(board.loc[best, "score_val"].iloc[0])  # higher is better
     return fit_s, time.perf_counter() - start, pred, proba, classes, _version("autogluon.tabular")
 
 
-SYSTEMS = {"hyperflax": fit_hyperflax, "flaml": fit_flaml, "autogluon": fit_autogluon}
+SYSTEMS = {
+    "hyperflax": fit_hyperflax,
+    "hyperflax-best": functools.partial(fit_hyperflax, presets="best"),
+    "flaml": fit_flaml,
+    "autogluon": fit_autogluon,
+    "autogluon-best": functools.partial(fit_autogluon, presets="best_quality"),
+}
+#: The system's own validation estimate of its final model (log loss / RMSE), where it has one.
+VALIDATION: dict[str, float] = {}
+
+
+def _peak_rss_mb() -> float:
+    """The peak resident memory of this process and of its largest child, in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024
 
 
 def _plain(values) -> list:
@@ -117,7 +140,13 @@ def main(argv: list[str]) -> None:
         out["proba"] = np.asarray(proba, dtype=float).tolist()
         out["classes"] = [str(c) for c in _plain(classes)]
     (workdir / "predictions.json").write_text(json.dumps(out))
-    result = {"fit_s": fit_s, "predict_s": predict_s, "version": version}
+    result = {
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "version": version,
+        "peak_rss_mb": _peak_rss_mb(),
+        "validation": VALIDATION.get("score"),
+    }
     print("RESULT " + json.dumps(result), flush=True)
 
 

@@ -49,8 +49,22 @@ REPO = BENCH.parent
 RUNNER = BENCH / "_automl_runner.py"
 RESULTS = BENCH / "results" / "automl_vs_peers.json"
 SYSTEMS = ("hyperflax", "flaml", "autogluon")
-LABELS = {"hyperflax": "hyperflax", "flaml": "FLAML", "autogluon": "AutoGluon"}
-PEERS = ("flaml", "autogluon")
+LABELS = {
+    "hyperflax": "hyperflax",
+    "flaml": "FLAML",
+    "autogluon": "AutoGluon",
+    "hyperflax-best": "hyperflax best",
+    "autogluon-best": "AutoGluon best_quality",
+}
+#: Also selectable: the bagged presets (issue 9), compared with ``--results`` of their own.
+ALL_SYSTEMS = ("hyperflax", "hyperflax-best", "flaml", "autogluon", "autogluon-best")
+
+
+def _hx(systems) -> str:
+    """The hyperflax system the goal check is about: the first one in ``systems``."""
+    return next((s for s in systems if s.startswith("hyperflax")), "hyperflax")
+
+
 EPS = 1e-15
 
 
@@ -86,7 +100,7 @@ def scores(task: str, y_test, out: dict) -> dict:
 
 
 def python_for(system: str) -> str:
-    if system == "hyperflax":
+    if system.startswith("hyperflax"):
         return sys.executable
     from bench._peer_venv import ensure_peer_venv
 
@@ -106,7 +120,7 @@ def run_one(
     }
     x_train, x_test, y_train, y_test = _tables.split(table, seed)
     env = dict(os.environ)
-    if system == "hyperflax":
+    if system.startswith("hyperflax"):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hx_src), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix=f"hxbench-{system}-") as tmp:
         work = Path(tmp)
@@ -139,6 +153,8 @@ def run_one(
         fit_s=round(result["fit_s"], 2),
         predict_s=round(result["predict_s"], 3),
         within_promise=result["fit_s"] <= promise_s(time_limit),
+        peak_rss_mb=result.get("peak_rss_mb"),
+        validation=result.get("validation"),
         **scores(table.task, y_test, out),
     )
     return record
@@ -183,9 +199,10 @@ def _ranks(values: dict[str, float | None], systems: list[str]) -> dict[str, flo
     return ranks
 
 
-def _gap(values: dict[str, float | None]) -> float | None:
-    hx = values.get("hyperflax")
-    peers = [values[p] for p in PEERS if values.get(p) is not None]
+def _gap(values: dict[str, float | None], systems) -> float | None:
+    hx = values.get(_hx(systems))
+    others = [s for s in systems if not s.startswith("hyperflax")]
+    peers = [v for p in others if (v := values.get(p)) is not None]
     if hx is None or not peers:
         return None
     best = min(peers)
@@ -236,7 +253,7 @@ def report(results: dict, time_limit: float, datasets: list[str], systems: list[
         ]
         if all((s, d, 0) in by for s in ranked):  # a failed run ranks last; a missing one skips
             rank_rows.append({s: values[s] for s in ranked})
-        gaps[d] = _gap(values)
+        gaps[d] = _gap(values, systems)
         gap = "—" if gaps[d] is None else f"{gaps[d]:+.1f}%"
         label = "log loss (acc)" if metric == "log_loss" else "RMSE (R²)"
         lines.append(
@@ -253,6 +270,7 @@ def report(results: dict, time_limit: float, datasets: list[str], systems: list[
     lines += _time_table(by, shown, systems, time_limit)
     lines += _repeat_table(by, shown, systems, info)
     lines += _summary(by, shown, systems, time_limit, gaps)
+    lines += _honesty_table(by, shown, systems, info)
     lines += _failures(runs, systems)
     return "\n".join(lines) + "\n"
 
@@ -339,26 +357,54 @@ def _repeat_table(by, shown, systems, info) -> list[str]:
 
 
 def _summary(by, shown, systems, time_limit, gaps) -> list[str]:
+    hx = _hx(systems)
     lines = ["", "### Goal check (issue 8)", ""]
-    if not any(by.get(("hyperflax", d, 0), {}).get("status") == "ok" for d in shown):
-        return [*lines, "- hyperflax: no result yet."]
+    if not any(by.get((hx, d, 0), {}).get("status") == "ok" for d in shown):
+        return [*lines, f"- {hx}: no result yet."]
     known = {d: g for d, g in gaps.items() if g is not None}
     worse = [f"{d} ({g:+.1f}%)" for d, g in known.items() if g > 1.0]
     lines.append(
         f"- within 1% of the best peer (or better) on {len(known) - len(worse)}/{len(known)}"
         " data sets that have both" + (f"; worse than 1% on: {', '.join(worse)}" if worse else "")
     )
-    fits = [
-        by[("hyperflax", d, 0)]
-        for d in shown
-        if by.get(("hyperflax", d, 0), {}).get("status") == "ok"
-    ]
+    fits = [by[(hx, d, 0)] for d in shown if by.get((hx, d, 0), {}).get("status") == "ok"]
     over = [f"{r['dataset']} ({r['fit_s']:.1f} s)" for r in fits if not r["within_promise"]]
     if fits:
         lines.append(
-            f"- hyperflax fit time: max {max(r['fit_s'] for r in fits):.1f} s"
+            f"- {hx} fit time: max {max(r['fit_s'] for r in fits):.1f} s"
             f" for a {time_limit:g} s limit"
             + (f"; over the promise on: {', '.join(over)}" if over else "; never over the promise")
+        )
+    return lines
+
+
+def _honesty_table(by, shown, systems, info) -> list[str]:
+    """Each system's own validation estimate against its test score, and its peak memory."""
+    rows = [
+        (d, s, by[(s, d, 0)])
+        for d in shown
+        for s in systems
+        if by.get((s, d, 0), {}).get("validation") is not None
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "### Validation estimate against the test score (fixed split), and peak memory",
+        "",
+        "hyperflax: the ensemble's score on its held-out split (medium) or out-of-fold",
+        "predictions of every row (best); AutoGluon: its best model's `score_val`.",
+        "",
+        "| data set | system | metric | validation | test | test - validation | peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d, s, r in rows:
+        metric = main_metric(info[d].get("task", "regression"))
+        gap = r[metric] - r["validation"]
+        rss = r.get("peak_rss_mb")
+        lines.append(
+            f"| {d} | {LABELS[s]} | {metric} | {r['validation']:.4f} | {r[metric]:.4f} "
+            f"| {gap:+.4f} | {_fmt(rss, 0)} |"
         )
     return lines
 
@@ -424,9 +470,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                 f"--datasets: unknown data set {name!r}; choose from {', '.join(_tables.LOADERS)}"
             )
     for name in args.systems:
-        if name not in SYSTEMS:
-            p.error(f"--systems: unknown system {name!r}; choose from {', '.join(SYSTEMS)}")
-    args.systems = [s for s in SYSTEMS if s in args.systems]  # fixed column order
+        if name not in ALL_SYSTEMS:
+            p.error(f"--systems: unknown system {name!r}; choose from {', '.join(ALL_SYSTEMS)}")
+    args.systems = list(dict.fromkeys(args.systems))  # in the order given
     if args.markdown is None:
         args.markdown = args.results.with_suffix(".md")
     return args
