@@ -18,7 +18,7 @@ LINEAR = {"time_limit": 60, "families": ["linear"], "max_trials": 1}
 
 def test_bagged_candidates_cover_every_row_once_per_repeat(cancer):
     X, y = cancer
-    clf = TabularClassifier(**LINEAR, n_folds=3, n_repeats=2).fit(X, y)
+    clf = TabularClassifier(**LINEAR, n_folds=3, n_repeats=2, stack=False).fit(X, y)
     oof = clf.oof_predictions_
     assert oof.shape == (len(X), 2) and oof.dtype == np.float32
     assert not np.isnan(oof).any()
@@ -41,7 +41,7 @@ def test_out_of_fold_predictions_are_honest_where_in_sample_ones_are_not():
     y = rng.integers(0, 2, 300)
     clf = TabularClassifier(
         time_limit=60, families=["knn"], max_trials=1, n_folds=5, metric="accuracy",
-        calibrate_threshold=False,
+        calibrate_threshold=False, stack=False,
     ).fit(X, y)  # fmt: skip
     assert clf.score(X, y) == 1.0  # distance weights: every training row is its own neighbour
     oof_accuracy = (clf.oof_predictions_.argmax(1) == y).mean()
@@ -104,7 +104,7 @@ def test_binary_threshold_is_calibrated_on_out_of_fold_predictions():
 def test_refit_full_gives_one_model_per_member_close_to_the_bagged_one(cancer):
     X, y = cancer
     X_train, X_test, y_train, _ = train_test_split(X, y, random_state=0, stratify=y)
-    clf = TabularClassifier(**LINEAR, n_folds=5).fit(X_train, y_train)
+    clf = TabularClassifier(**LINEAR, n_folds=5, stack=False).fit(X_train, y_train)
     bagged = clf.predict_proba(X_test)
     board = clf.refit_full().leaderboard()
     assert board["refit_full"].tolist() == [True] and board["n_models"].tolist() == [1]
@@ -116,7 +116,7 @@ def test_refit_full_gives_one_model_per_member_close_to_the_bagged_one(cancer):
 def test_candidates_predict_alone_and_a_saved_bagged_model_predicts_the_same(cancer, tmp_path):
     X, y = cancer
     clf = TabularClassifier(
-        time_limit=60, families=["linear", "hgb"], max_trials=2, n_folds=3, seed=0
+        time_limit=60, families=["linear", "hgb"], max_trials=2, n_folds=3, stack=False
     ).fit(X, y)
     names = clf.leaderboard()["model"].tolist()
     assert len({tuple(clf.predict_proba(X[:20], model=n)[:, 1].round(6)) for n in names}) == 2
@@ -156,3 +156,47 @@ def test_bad_bagging_arguments_are_named(params, groups, match):
     y = np.arange(30) % 2
     with pytest.raises((ValueError, DataError), match=match):
         TabularClassifier(**LINEAR, **params).fit(X, y, groups=groups)
+
+
+def _xor(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, (X[:, 0] * X[:, 1] > 0).astype(int)
+
+
+def test_a_stack_layer_is_kept_when_it_beats_the_ensemble(tmp_path):
+    """A linear model cannot learn XOR; the stacker sees the features and can."""
+    X, y = _xor()
+    X_test, y_test = _xor(seed=1)
+    clf = TabularClassifier(**LINEAR, n_folds=3).fit(X, y)
+    check = clf.stack_check_
+    assert check["kept"] and check["stack"] < check["ensemble"] - 0.1
+    board = clf.leaderboard()
+    assert board["model"][0] == "stack_hgb" and board["ensemble_weight"].tolist() == [1.0, 0.0]
+    assert board["hyperparameters"][0]["inputs"] == [board["model"][1]]
+    assert clf.score(X_test, y_test) > 0.85  # the linear member alone is near 0.5
+    assert clf.predict_proba(X_test, model=board["model"][1])[:, 1].std() < 0.15
+    np.testing.assert_array_equal(clf.predict(X_test, model="stack_hgb"), clf.predict(X_test))
+    clf.save(tmp_path / "m")
+    np.testing.assert_array_equal(
+        hx.automl.load(tmp_path / "m").predict_proba(X_test), clf.predict_proba(X_test)
+    )
+    with pytest.raises(ValueError, match="fit with stack=False"):
+        clf.refit_full()
+    plain = TabularClassifier(**LINEAR, n_folds=3, stack=False).fit(X, y)
+    assert plain.stack_ is None and plain.score(X_test, y_test) < 0.7  # 0.47-0.61, 6 seeds
+
+
+def test_a_stack_on_noise_is_not_fooled_by_models_that_memorize():
+    """Nearest neighbours reproduce their training labels exactly: a stacker trained on their
+    in-sample predictions would look perfect out of fold. Out-of-fold inputs keep it honest."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = rng.integers(0, 2, 400)
+    clf = TabularClassifier(time_limit=60, families=["knn", "linear"], max_trials=2, n_folds=5).fit(
+        X, y
+    )
+    assert clf.validation_score_ > 0.6  # log loss; a leaky stack would be near 0
+    assert (clf.oof_predictions_.argmax(1) == y).mean() < 0.62
+    X_new, y_new = rng.normal(size=(400, 4)), rng.integers(0, 2, 400)
+    assert clf.score(X_new, y_new) < 0.62

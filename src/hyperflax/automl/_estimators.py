@@ -17,11 +17,12 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 
 from hyperflax import _study_keys as keys
 from hyperflax._errors import DataError
-from hyperflax.automl import _refit, _search
+from hyperflax.automl import _refit, _search, _stack
 from hyperflax.automl._ensemble import greedy_ensemble
 from hyperflax.automl._folds import Fold, holdout, kfold
 from hyperflax.automl._members import Candidate
 from hyperflax.automl._metrics import THRESHOLD_METRICS, best_threshold, resolve_metric
+from hyperflax.automl._preprocessing import categorical_mask
 from hyperflax.automl._space import FAMILIES, PRESETS
 from hyperflax.automl._tables import (
     as_frame,
@@ -144,13 +145,15 @@ class _Tabular(BaseEstimator):
         base_reserve = min(0.1 * self.time_limit, 1.0 + 0.03 * self.time_limit)
         bagged = len(folds) > 1
         refit = bool(self.refit) and not bagged and len(frame) <= _refit.REFIT_MAX_ROWS
+        stack = bool(self.stack) and bagged and not self.time_ordered
+        share = _refit.REFIT_SHARE if refit else _stack.SHARE if stack else 0.0
         with tempfile.TemporaryDirectory(prefix="hx_automl_") as scratch:
             directory = Path(scratch if self.directory is None else self.directory)
             ctx = _search.Context(
                 table, targets, folds, columns, task,
                 resolve_metric(self.metric, task.classification), families,
                 PRESETS[self.presets], self.seed, deadline,
-                reserve=base_reserve + (_refit.REFIT_SHARE * self.time_limit if refit else 0.0),
+                reserve=base_reserve + share * self.time_limit,
                 project=directory / self.project_name, bounded_trials=self.max_trials is not None,
                 verbose=self.verbose, persist=self.directory is not None,
             )  # fmt: skip
@@ -163,6 +166,10 @@ class _Tabular(BaseEstimator):
                 tracker=self.tracker, settings=settings, population_size=self.population_size,
             )  # fmt: skip
             self._ensemble(ctx, trials, runs)
+            self.stack_: _stack.Stack | None = None
+            if stack:
+                self._fit_stack(ctx, deadline=deadline.at - 0.5 * base_reserve)
+            self._calibrate(ctx, self.oof_predictions_[ctx.rows])
             self._fit_times = {
                 t.number: float(t.user_attrs.get(keys.METRICS, {}).get("fit_time", np.inf))
                 for t in trials
@@ -207,7 +214,6 @@ class _Tabular(BaseEstimator):
         ensemble = sum(w * p for (_, p), w in zip(pool, weights, strict=True))
         self.validation_score_ = metric(ctx.y_scored, ensemble)
         self.n_samples_fit_ = len(ctx.targets)
-        self._calibrate(ctx, ensemble)
         self.oof_predictions_ = _rows_of(ctx, ensemble)
         self._oof = {_name(t): p.astype(np.float32) for t, p in pool}
         self._oof_rows = ctx.rows
@@ -237,6 +243,36 @@ class _Tabular(BaseEstimator):
 
     def _calibrate(self, ctx: _search.Context, ensemble: np.ndarray) -> None:
         """Sets ``decision_threshold_`` (binary classification; 0.5 unless calibrated)."""
+
+    def _fit_stack(self, ctx: _search.Context, *, deadline: float) -> None:
+        """Train the stack layer over the best candidates; keep it if it beats the ensemble."""
+        names = [n for n in self._oof if n in self.models_][: _stack.MAX_INPUTS]
+        inputs = [(self.models_[n], self._oof[n]) for n in names]
+        for member, _ in inputs:
+            ctx.prepare(member.preprocessor)
+        stack, oof, scores = _stack.fit_stack(
+            inputs, ctx.prepare("tree"), categorical_mask(ctx.columns), ctx.targets, ctx.folds,
+            self.oof_predictions_, ctx.metric, ctx.task, deadline=deadline, seed=ctx.seed,
+        )  # fmt: skip
+        self.stack_check_ = {**scores, "kept": stack is not None}
+        if stack is None or oof is None:
+            return
+        self.stack_ = stack
+        self.validation_score_ = ctx.metric(ctx.targets, oof.astype(np.float64))
+        self.oof_predictions_ = oof
+        self._oof[_stack.NAME] = oof
+        self.preprocessors_["tree"] = ctx.preprocessors["tree"]
+        board = self.leaderboard_
+        board["ensemble_weight"] = 0.0  # the stack alone predicts
+        row = {
+            "model": _stack.NAME, "family": "stack",
+            "hyperparameters": {**_stack.PARAMS, "inputs": names},
+            "validation_score": self.validation_score_,
+            "fold_score_mean": np.nan, "fold_score_std": np.nan, "fit_time": None,
+            "predict_time": None, "ensemble_weight": 1.0, "mlflow_run_id": None,
+            "n_models": len(ctx.folds), "refit_full": False,
+        }  # fmt: skip
+        self.leaderboard_ = pd.concat([pd.DataFrame([row]), board], ignore_index=True)
 
     def _refit_members(
         self, features: dict[str, np.ndarray], y: np.ndarray, *, deadline: float
@@ -269,6 +305,11 @@ class _Tabular(BaseEstimator):
             >>> clf.refit_full().leaderboard()[["model", "refit_full"]]  # doctest: +SKIP
         """
         check_is_fitted(self, "members_")
+        if getattr(self, "stack_", None) is not None:
+            raise ValueError(
+                "refit_full() would change the base models whose predictions the stack layer "
+                "was trained on; fit with stack=False to refit a bagged ensemble"
+            )
         if not hasattr(self, "_refit_data"):
             raise ValueError(
                 "refit_full() needs a bagged fit in this process: fit with n_folds >= 2 or "
@@ -296,7 +337,12 @@ class _Tabular(BaseEstimator):
 
     def _predict_raw(self, X: Any, model: str | None = None) -> np.ndarray:
         check_is_fitted(self, "members_")
-        members = self.members_ if model is None else [(self._model(model), 1.0)]
+        stack: _stack.Stack | None = getattr(self, "stack_", None)
+        if (model is not None and model != _stack.NAME) or stack is None:
+            stack = None
+            members = self.members_ if model is None else [(self._model(model), 1.0)]
+        else:
+            members = [(m, 1.0) for m in stack.inputs]
         frame = as_frame(X)
         _check_feature_names(
             self, X if isinstance(X, pd.DataFrame) else frame.to_numpy(), reset=False
@@ -305,12 +351,11 @@ class _Tabular(BaseEstimator):
         if not (isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_")):
             frame.columns = list(self.columns_.names)  # matched by position
         table = normalize(frame, self.columns_)
-        kinds = {m.preprocessor for m, _ in members}
-        inputs = {k: self.preprocessors_[k].transform(table) for k in kinds}
-        outputs = [
-            w * m.predict(np.asarray(inputs[m.preprocessor], np.float64), self.task_)
-            for m, w in members
-        ]
+        kinds = {m.preprocessor for m, _ in members} | ({"tree"} if stack else set())
+        inputs = {k: np.asarray(self.preprocessors_[k].transform(table), np.float64) for k in kinds}
+        if stack is not None:
+            return stack.predict(inputs, self.task_)
+        outputs = [w * m.predict(inputs[m.preprocessor], self.task_) for m, w in members]
         return np.sum(outputs, axis=0)
 
     def _model(self, name: str) -> Candidate:
@@ -398,6 +443,10 @@ _PARAMS_DOC = """
         n_repeats: Repeat the k folds with other shuffles (each row validated once per repeat).
         time_ordered: Rows are in time order: validate on later rows than those trained on
             (the last 20%, or scikit-learn's ``TimeSeriesSplit`` folds with ``n_folds``).
+        stack: When bagging (not time-ordered), try one stack layer: boosting on the features
+            and the 10 best candidates' out-of-fold predictions, on the same folds, kept only
+            when it beats the ensemble on 20% of the rows it did not train on
+            (``stack_check_``); 10% of ``time_limit`` is kept for it.
 """
 
 
@@ -443,6 +492,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         n_folds: int | None = None,
         n_repeats: int = 1,
         time_ordered: bool = False,
+        stack: bool = True,
         problem_type: str | None = None,
         calibrate_threshold: bool | str = "auto",
     ) -> None:
@@ -461,6 +511,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         self.n_folds = n_folds
         self.n_repeats = n_repeats
         self.time_ordered = time_ordered
+        self.stack = stack
         self.problem_type = problem_type
         self.calibrate_threshold = calibrate_threshold
 
@@ -558,6 +609,7 @@ class TabularRegressor(RegressorMixin, _Tabular):
         n_folds: int | None = None,
         n_repeats: int = 1,
         time_ordered: bool = False,
+        stack: bool = True,
     ) -> None:
         self.time_limit = time_limit
         self.presets = presets
@@ -574,6 +626,7 @@ class TabularRegressor(RegressorMixin, _Tabular):
         self.n_folds = n_folds
         self.n_repeats = n_repeats
         self.time_ordered = time_ordered
+        self.stack = stack
 
     def predict(self, X: Any, model: str | None = None) -> np.ndarray:
         """Predicted values.

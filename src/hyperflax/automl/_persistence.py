@@ -14,6 +14,7 @@ import pandas as pd
 from hyperflax._errors import ArtifactError
 from hyperflax.automl import _skops
 from hyperflax.automl._members import load_member, save_member
+from hyperflax.automl._stack import Stack
 from hyperflax.automl._tables import Columns
 from hyperflax.automl._task import Task
 
@@ -34,6 +35,11 @@ def save(est: Any, path: Path) -> None:
         _skops.dump(pre, path / f"preprocessor_{kind}.skops")
     for i, (member, _) in enumerate(est.members_):
         save_member(member, path / "members" / str(i))
+    stack = getattr(est, "stack_", None)
+    if stack is not None:
+        for i, member in enumerate(stack.inputs):
+            save_member(member, path / "stack" / "inputs" / str(i))
+        save_member(stack.model, path / "stack" / "model")
     params = {k: v for k, v in est.get_params().items() if k not in ("tracker", "directory")}
     classes = getattr(est, "classes_", None)
     manifest = {
@@ -51,6 +57,8 @@ def save(est: Any, path: Path) -> None:
         "weights": [w for _, w in est.members_],
         "decision_threshold": getattr(est, "decision_threshold_", None),
         "n_samples_fit": est.n_samples_fit_,
+        "stack_inputs": None if stack is None else len(stack.inputs),
+        "stack_check": getattr(est, "stack_check_", None),
         "leaderboard": est.leaderboard_.to_dict(orient="records"),
     }
     np.save(path / "oof_predictions.npy", est.oof_predictions_)
@@ -113,9 +121,16 @@ def load(path: str | os.PathLike[str]) -> Any:
     est.oof_predictions_ = np.load(root / "oof_predictions.npy", allow_pickle=False)
     if manifest["decision_threshold"] is not None:
         est.decision_threshold_ = manifest["decision_threshold"]
-    est.preprocessors_ = {
-        kind: _skops.load(root / f"preprocessor_{kind}.skops")
-        for kind in {m.preprocessor for m, _ in est.members_}
-    }
+    stack: Stack | None = None
+    kinds = {m.preprocessor for m, _ in est.members_}
+    if manifest["stack_inputs"] is not None:
+        inputs = [load_member(root / "stack" / "inputs" / str(i))
+                  for i in range(manifest["stack_inputs"])]  # fmt: skip
+        stack = Stack(inputs, load_member(root / "stack" / "model"))  # type: ignore[arg-type]
+        kinds |= {m.preprocessor for m in inputs} | {"tree"}
+    est.stack_ = stack
+    if manifest["stack_check"] is not None:
+        est.stack_check_ = manifest["stack_check"]
+    est.preprocessors_ = {kind: _skops.load(root / f"preprocessor_{kind}.skops") for kind in kinds}
     est.leaderboard_ = pd.DataFrame(manifest["leaderboard"])
     return est
