@@ -1,5 +1,6 @@
 """k-fold bagging, out-of-fold predictions, group and time-ordered folds, threshold, refit_full."""
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from hyperflax.automl import TabularClassifier, TabularRegressor
 from hyperflax.automl._folds import kfold
 from hyperflax.automl._task import Task
 from hyperflax.errors import DataError
+from hyperflax.trainers import CompilationCounter
 
 LINEAR = {"time_limit": 60, "families": ["linear"], "max_trials": 1}
 
@@ -142,6 +144,7 @@ def test_same_seed_same_bagged_result(cancer):
     [
         ({"n_folds": 1}, None, "`n_folds` must be None .* or an int >= 2"),
         ({"n_repeats": 0}, None, "`n_repeats` must be an int >= 1, got 0"),
+        ({"n_seeds": 0}, None, "`n_seeds` must be an int >= 1, got 0"),
         ({"n_repeats": 2}, None, "`n_repeats=2` repeats k-fold bagging"),
         ({"n_folds": 3, "n_repeats": 2, "time_ordered": True}, None, "time_ordered=False"),
         ({"calibrate_threshold": "yes"}, None, "`calibrate_threshold` must be True, False"),
@@ -200,3 +203,45 @@ def test_a_stack_on_noise_is_not_fooled_by_models_that_memorize():
     assert (clf.oof_predictions_.argmax(1) == y).mean() < 0.62
     X_new, y_new = rng.normal(size=(400, 4)), rng.integers(0, 2, 400)
     assert clf.score(X_new, y_new) < 0.62
+
+
+def test_seeds_average_whole_fits_and_round_trip(cancer, tmp_path):
+    X, y = cancer
+    clf = TabularClassifier(**LINEAR, n_folds=3, n_seeds=2, stack=False).fit(X, y)
+    assert [run.seed for run in clf.seeds_] == [0, 1]
+    board = clf.leaderboard()
+    assert board["seed"].tolist() == [0, 1]
+    np.testing.assert_allclose(
+        clf.predict_proba(X),
+        np.mean([run.predict_proba(X) for run in clf.seeds_], axis=0),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        clf.oof_predictions_,
+        np.mean([run.oof_predictions_ for run in clf.seeds_], axis=0),
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match="est.seeds_\\[i\\].predict"):
+        clf.predict(X, model=board["model"][0])
+    clf.save(tmp_path / "m")
+    again = hx.automl.load(tmp_path / "m")
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert again.validation_score_ == clf.validation_score_
+    clf.refit_full()
+    assert clf.leaderboard()["refit_full"].all()
+
+
+def test_network_folds_share_compiled_programs(cancer):
+    """k folds of one network train on the same compiled programs: 5 folds compile no more
+    than 2 (each counted from empty caches)."""
+    X, y = cancer
+    counts = []
+    for n_folds in (2, 5):
+        jax.clear_caches()
+        with CompilationCounter() as counter:
+            TabularClassifier(
+                time_limit=60, families=["mlp"], max_trials=1, n_folds=n_folds, stack=False,
+                presets="fast",
+            ).fit(X, y)  # fmt: skip
+        counts.append(counter.count)
+    assert counts[1] == counts[0] > 0

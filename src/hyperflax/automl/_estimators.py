@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
@@ -82,6 +83,9 @@ class _Tabular(BaseEstimator):
                 f"`n_folds` must be None (the preset's folds, or one held-out split) or an int "
                 f">= 2 to bag every candidate, got {f!r}"
             )
+        n = self.n_seeds
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"`n_seeds` must be an int >= 1, got {n!r}")
         r = self.n_repeats
         if isinstance(r, bool) or not isinstance(r, int) or r < 1:
             raise ValueError(f"`n_repeats` must be an int >= 1, got {r!r}")
@@ -124,6 +128,8 @@ class _Tabular(BaseEstimator):
             TimeLimitError: when not even one model could be trained within ``time_limit``.
         """
         self._check_params()
+        if self.n_seeds > 1:
+            return self._fit_seeds(X, y, groups)
         deadline = Deadline(float(self.time_limit))
         frame = as_frame(X)
         _check_feature_names(
@@ -169,7 +175,7 @@ class _Tabular(BaseEstimator):
             self.stack_: _stack.Stack | None = None
             if stack:
                 self._fit_stack(ctx, deadline=deadline.at - 0.5 * base_reserve)
-            self._calibrate(ctx, self.oof_predictions_[ctx.rows])
+            self._calibrate(bagged, self.oof_predictions_, targets)
             self._fit_times = {
                 t.number: float(t.user_attrs.get(keys.METRICS, {}).get("fit_time", np.inf))
                 for t in trials
@@ -184,6 +190,46 @@ class _Tabular(BaseEstimator):
         self.problem_type_ = task.kind
         self.columns_ = columns
         return self
+
+    def _fit_seeds(self, X: Any, y: Any, groups: Any) -> Any:
+        """``n_seeds`` whole fits, seeds ``seed, seed + 1, ...``, sharing ``time_limit``."""
+        deadline = Deadline(float(self.time_limit))
+        runs = []
+        for i in range(self.n_seeds):
+            share = deadline.remaining() / (self.n_seeds - i)
+            run = clone(self).set_params(
+                n_seeds=1, seed=self.seed + i, time_limit=share,
+                project_name=f"{self.project_name}_seed{i}",
+            )  # fmt: skip
+            runs.append(run.fit(X, y, groups))
+        first = runs[0]
+        for name in ("n_features_in_", "feature_names_in_", "classes_", "task_", "columns_",
+                     "metric_", "problem_type_", "n_samples_fit_"):  # fmt: skip
+            if hasattr(first, name):
+                setattr(self, name, getattr(first, name))
+        self._set_seeds(runs)
+        targets = check_target(y, len(as_frame(X)), classification=self._classification)
+        if self._classification:
+            targets = LabelEncoder().fit(first.classes_).transform(targets)
+        rows = ~np.isnan(self.oof_predictions_.reshape(len(targets), -1)[:, 0])
+        metric = resolve_metric(self.metric_, self._classification)
+        self.validation_score_ = metric(targets[rows], self.oof_predictions_[rows].astype(float))
+        if self._classification:
+            self._calibrate(self._n_folds() > 0, self.oof_predictions_, targets)
+        return self
+
+    def _set_seeds(self, runs: list[Any]) -> None:
+        """The attributes of a fit averaged over ``runs`` (one fit per seed)."""
+        self.seeds_ = runs
+        self.members_ = [(m, w / len(runs)) for run in runs for m, w in run.members_]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows no fold validated: NaN
+            self.oof_predictions_ = np.nanmean(
+                [run.oof_predictions_ for run in runs], axis=0
+            ).astype(np.float32)
+        self.leaderboard_ = pd.concat(
+            [run.leaderboard_.assign(seed=run.seed) for run in runs], ignore_index=True
+        )
 
     def _folds(self, targets: np.ndarray, task: Task, groups: np.ndarray | None) -> list[Fold]:
         n_folds = self._n_folds()
@@ -241,7 +287,7 @@ class _Tabular(BaseEstimator):
             })  # fmt: skip
         self.leaderboard_ = pd.DataFrame(rows)
 
-    def _calibrate(self, ctx: _search.Context, ensemble: np.ndarray) -> None:
+    def _calibrate(self, bagged: bool, oof: np.ndarray, targets: np.ndarray) -> None:
         """Sets ``decision_threshold_`` (binary classification; 0.5 unless calibrated)."""
 
     def _fit_stack(self, ctx: _search.Context, *, deadline: float) -> None:
@@ -305,6 +351,11 @@ class _Tabular(BaseEstimator):
             >>> clf.refit_full().leaderboard()[["model", "refit_full"]]  # doctest: +SKIP
         """
         check_is_fitted(self, "members_")
+        if hasattr(self, "seeds_"):
+            for run in self.seeds_:
+                run.refit_full()
+            self._set_seeds(self.seeds_)
+            return self
         if getattr(self, "stack_", None) is not None:
             raise ValueError(
                 "refit_full() would change the base models whose predictions the stack layer "
@@ -337,6 +388,13 @@ class _Tabular(BaseEstimator):
 
     def _predict_raw(self, X: Any, model: str | None = None) -> np.ndarray:
         check_is_fitted(self, "members_")
+        if hasattr(self, "seeds_"):
+            if model is not None:
+                raise ValueError(
+                    f"`model` must be None for a fit of n_seeds={len(self.seeds_)} seeds, got "
+                    f"{model!r}; ask one seed's fit: est.seeds_[i].predict(X, model=...)"
+                )
+            return np.mean([run._predict_raw(X) for run in self.seeds_], axis=0)
         stack: _stack.Stack | None = getattr(self, "stack_", None)
         if (model is not None and model != _stack.NAME) or stack is None:
             stack = None
@@ -447,6 +505,10 @@ _PARAMS_DOC = """
             and the 10 best candidates' out-of-fold predictions, on the same folds, kept only
             when it beats the ensemble on 20% of the rows it did not train on
             (``stack_check_``); 10% of ``time_limit`` is kept for it.
+        n_seeds: Average this many whole fits with seeds ``seed, seed + 1, ...`` (other
+            folds, other models), each given an equal share of ``time_limit``; the fits are in
+            ``seeds_``, the leaderboard lists each with its ``seed``; ``oof_predictions_`` and
+            ``validation_score_`` are those of the mean.
 """
 
 
@@ -493,6 +555,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         n_repeats: int = 1,
         time_ordered: bool = False,
         stack: bool = True,
+        n_seeds: int = 1,
         problem_type: str | None = None,
         calibrate_threshold: bool | str = "auto",
     ) -> None:
@@ -512,6 +575,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         self.n_repeats = n_repeats
         self.time_ordered = time_ordered
         self.stack = stack
+        self.n_seeds = n_seeds
         self.problem_type = problem_type
         self.calibrate_threshold = calibrate_threshold
 
@@ -535,13 +599,14 @@ class TabularClassifier(ClassifierMixin, _Tabular):
                 f"{self.calibrate_threshold!r}"
             )
 
-    def _calibrate(self, ctx: _search.Context, ensemble: np.ndarray) -> None:
-        calibrate = self.calibrate_threshold
-        if calibrate == "auto":
-            calibrate = ctx.bagged
+    def _calibrate(self, bagged: bool, oof: np.ndarray, targets: np.ndarray) -> None:
+        calibrate = bagged if self.calibrate_threshold == "auto" else self.calibrate_threshold
         self.decision_threshold_ = 0.5
-        if calibrate and ctx.task.kind == "binary" and self.metric_ in THRESHOLD_METRICS:
-            self.decision_threshold_ = best_threshold(ensemble[:, 1], ctx.y_scored, ctx.metric)
+        if calibrate and len(self.classes_) == 2 and self.metric_ in THRESHOLD_METRICS:
+            rows = ~np.isnan(oof[:, 1])
+            self.decision_threshold_ = best_threshold(
+                oof[rows, 1], targets[rows], resolve_metric(self.metric_, True)
+            )
 
     def predict_proba(self, X: Any, model: str | None = None) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
@@ -610,6 +675,7 @@ class TabularRegressor(RegressorMixin, _Tabular):
         n_repeats: int = 1,
         time_ordered: bool = False,
         stack: bool = True,
+        n_seeds: int = 1,
     ) -> None:
         self.time_limit = time_limit
         self.presets = presets
@@ -627,6 +693,7 @@ class TabularRegressor(RegressorMixin, _Tabular):
         self.n_repeats = n_repeats
         self.time_ordered = time_ordered
         self.stack = stack
+        self.n_seeds = n_seeds
 
     def predict(self, X: Any, model: str | None = None) -> np.ndarray:
         """Predicted values.

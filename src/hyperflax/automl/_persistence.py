@@ -31,9 +31,12 @@ def save(est: Any, path: Path) -> None:
         raise FileExistsError(f"`path` {str(path)!r} is a non-empty folder; choose a new path")
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    for kind, pre in est.preprocessors_.items():
+    seeds = getattr(est, "seeds_", [])
+    for i, run in enumerate(seeds):  # one fit per seed, each in its own folder
+        save(run, path / "seeds" / str(i))
+    for kind, pre in ({} if seeds else est.preprocessors_).items():
         _skops.dump(pre, path / f"preprocessor_{kind}.skops")
-    for i, (member, _) in enumerate(est.members_):
+    for i, (member, _) in enumerate([] if seeds else est.members_):
         save_member(member, path / "members" / str(i))
     stack = getattr(est, "stack_", None)
     if stack is not None:
@@ -54,7 +57,8 @@ def save(est: Any, path: Path) -> None:
         "n_features_in": est.n_features_in_,
         "metric": est.metric_,
         "validation_score": est.validation_score_,
-        "weights": [w for _, w in est.members_],
+        "weights": [] if seeds else [w for _, w in est.members_],
+        "seeds": len(seeds),
         "decision_threshold": getattr(est, "decision_threshold_", None),
         "n_samples_fit": est.n_samples_fit_,
         "stack_inputs": None if stack is None else len(stack.inputs),
@@ -112,15 +116,18 @@ def load(path: str | os.PathLike[str]) -> Any:
         est.feature_names_in_ = np.asarray(manifest["feature_names_in"], dtype=object)
     est.n_features_in_ = manifest["n_features_in"]
     est.metric_ = manifest["metric"]
+    est.n_samples_fit_ = manifest["n_samples_fit"]
+    if manifest["decision_threshold"] is not None:
+        est.decision_threshold_ = manifest["decision_threshold"]
     est.validation_score_ = manifest["validation_score"]
+    if manifest["seeds"]:
+        est._set_seeds([load(root / "seeds" / str(i)) for i in range(manifest["seeds"])])
+        return est
     est.members_ = [
         (load_member(root / "members" / str(i)), w) for i, w in enumerate(manifest["weights"])
     ]
     est.models_ = {f"trial_{m.trial}_{m.family}": m for m, _ in est.members_}
-    est.n_samples_fit_ = manifest["n_samples_fit"]
     est.oof_predictions_ = np.load(root / "oof_predictions.npy", allow_pickle=False)
-    if manifest["decision_threshold"] is not None:
-        est.decision_threshold_ = manifest["decision_threshold"]
     stack: Stack | None = None
     kinds = {m.preprocessor for m, _ in est.members_}
     if manifest["stack_inputs"] is not None:
