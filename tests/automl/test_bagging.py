@@ -221,7 +221,7 @@ def test_seeds_average_whole_fits_and_round_trip(cancer, tmp_path):
         np.mean([run.oof_predictions_ for run in clf.seeds_], axis=0),
         rtol=1e-6,
     )
-    with pytest.raises(ValueError, match="est.seeds_\\[i\\].predict"):
+    with pytest.raises(ValueError, match=r"est.seeds_\[i\].predict"):
         clf.predict(X, model=board["model"][0])
     clf.save(tmp_path / "m")
     again = hx.automl.load(tmp_path / "m")
