@@ -60,3 +60,11 @@ def test_the_automl_example_runs_as_a_script(tmp_path):
     out = _run_example("automl_table.py", tmp_path)
     assert float(out.split("test accuracy")[1]) >= 0.90  # as the demo test: 0.923-0.965
     assert (tmp_path / "breast_cancer_model").is_dir()
+
+
+def test_the_leaderboard_example_runs_as_a_script(tmp_path):
+    out = _run_example("leaderboard_push.py", tmp_path)
+    assert "fold_score_std" in out and "stack layer: {" in out
+    oof = float(out.split("out-of-fold log loss")[1].split()[0])
+    test = float(out.split("test log loss")[1])
+    assert oof < 0.2 and test < 0.2  # measured: see the README's bagging table
