@@ -245,3 +245,33 @@ def test_network_folds_share_compiled_programs(cancer):
             ).fit(X, y)  # fmt: skip
         counts.append(counter.count)
     assert counts[1] == counts[0] > 0
+
+
+def test_target_encoding_is_cross_fit_on_the_group_folds():
+    """A text column naming the group is target encoded: fit on every row with its own folds,
+    it would carry each group's label into that group's validation rows."""
+    rng = np.random.default_rng(1)
+    group = np.repeat(np.arange(80), 5)
+    X = pd.DataFrame({"gid": [f"g{g}" for g in group], "noise": rng.normal(size=len(group))})
+    y = rng.integers(0, 2, 80)[group]
+    clf = TabularClassifier(**LINEAR, n_folds=4, stack=False).fit(X, y, groups=group)
+    assert (clf.oof_predictions_.argmax(1) == y).mean() < 0.7  # 1.0 when it leaked
+    assert clf.validation_score_ > 0.6  # log loss near chance's 0.69
+
+
+def test_rare_classes_and_a_second_fit_on_other_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.r_[np.zeros(20), np.ones(20), np.full(18, 2), np.full(2, 3)].astype(int)
+    clf = TabularClassifier(
+        time_limit=60, families=["linear", "hgb"], max_trials=2, n_folds=3, n_seeds=2
+    ).fit(X, y)  # a class of 2 rows: some folds train without it
+    assert clf.predict_proba(X).shape == (60, 4)
+    clf.set_params(n_seeds=1).fit(X[:, :2], y)  # nothing of the first fit is left
+    assert not hasattr(clf, "seeds_") and clf.predict(X[:, :2]).shape == (60,)
+
+
+def test_groups_and_time_order_do_not_combine():
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    with pytest.raises(ValueError, match="`groups` cannot be combined with time_ordered"):
+        TabularClassifier(**LINEAR, time_ordered=True).fit(X, y, groups=np.arange(20) // 2)

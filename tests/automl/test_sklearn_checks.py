@@ -9,7 +9,7 @@ EXPECTED_FAILED = {}
 
 
 @parametrize_with_checks(
-    [TabularClassifier(**TINY), TabularRegressor(**TINY)],
+    [TabularClassifier(**TINY), TabularRegressor(**TINY), TabularClassifier(**TINY, n_folds=3)],
     expected_failed_checks=lambda est: EXPECTED_FAILED,
 )
 def test_sklearn_compatible(estimator, check):

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -48,12 +49,17 @@ def fit_hgb(params: dict[str, Any], data: Split, task: Task, *, deadline: float,
         warm_start=True,
         random_state=seed,
     )
+    x_val, y_val = data.x_val, data.y_val
+    if task.classification:  # a class the training rows lack cannot be scored
+        seen = np.isin(y_val, data.y_train)
+        x_val, y_val = x_val[seen], y_val[seen]
+    validation = {"X_val": x_val, "y_val": y_val} if len(y_val) else {}
     total, chunk = 0, _FIRST_CHUNK
     while chunk >= 1:
         started = time.monotonic()
         model.set_params(max_iter=total + chunk)
         with _threads(len(data.y_train)):
-            model.fit(data.x_train, data.y_train, X_val=data.x_val, y_val=data.y_val)
+            model.fit(data.x_train, data.y_train, **validation)
         if model.n_iter_ < total + chunk or model.n_iter_ >= _MAX_ITER:
             break  # early stopping ended it
         per_tree = (time.monotonic() - started) / chunk
@@ -82,6 +88,11 @@ def fit_knn(params: dict[str, Any], data: Split, task: Task, *, deadline: float,
     k = max(1, min(int(params["n_neighbors"]), len(data.y_train)))
     model = cls(n_neighbors=k, weights=params["weights"], algorithm="brute")  # no tree to store
     return model.fit(data.x_train, data.y_train)
+
+
+def fit_constant(data: Split) -> Any:
+    """The training rows' only class, always (a fold of rare classes can hold just one)."""
+    return DummyClassifier(strategy="prior").fit(data.x_train, data.y_train)
 
 
 def predict_sklearn(model: Any, x: np.ndarray, task: Task) -> np.ndarray:

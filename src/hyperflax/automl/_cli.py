@@ -126,6 +126,10 @@ def run(
         time_limit=time_limit, metric=metric, presets=presets, seed=seed, verbose=1,
         n_folds=n_folds, max_trials=max_trials,
     )  # fmt: skip
+    try:
+        estimator._check_params()
+    except ValueError as error:
+        raise SystemExit(f"hyperflax automl: {error}") from error
     estimator.fit(x, y)
     _print_leaderboard(estimator, kind)
     estimator.save(model_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import numbers
 import os
 import tempfile
 import warnings
@@ -17,7 +19,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
 
 from hyperflax import _study_keys as keys
-from hyperflax._errors import DataError
+from hyperflax._errors import DataError, TimeLimitError
 from hyperflax.automl import _refit, _search, _stack
 from hyperflax.automl._ensemble import greedy_ensemble
 from hyperflax.automl._folds import Fold, holdout, kfold
@@ -34,9 +36,18 @@ from hyperflax.automl._tables import (
 )
 from hyperflax.automl._task import Deadline, Task
 
+#: What ``fit`` learns besides the attributes ending in ``_`` (removed by the next ``fit``).
+_PRIVATE = ("_oof", "_oof_rows", "_refit_data", "_fit_times")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
 #: Candidates kept after the search (their out-of-fold predictions and models), best first:
 #: the ensemble's input is at most this many float32 arrays of (rows, classes).
 _ENSEMBLE_CANDIDATES = 40
+logger = logging.getLogger("hyperflax")
 
 
 def _name(item: FrozenTrial | Candidate) -> str:
@@ -78,18 +89,21 @@ class _Tabular(BaseEstimator):
         if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"`population_size` must be an int >= 1 or 'auto', got {k!r}")
         f = self.n_folds
-        if f is not None and (isinstance(f, bool) or not isinstance(f, int) or f < 2):
+        if f is not None and (not _is_int(f) or f < 2):
             raise ValueError(
                 f"`n_folds` must be None (the preset's folds, or one held-out split) or an int "
                 f">= 2 to bag every candidate, got {f!r}"
             )
         n = self.n_seeds
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if not _is_int(n) or n < 1:
             raise ValueError(f"`n_seeds` must be an int >= 1, got {n!r}")
         r = self.n_repeats
-        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        if not _is_int(r) or r < 1:
             raise ValueError(f"`n_repeats` must be an int >= 1, got {r!r}")
-        if r > 1 and (self.time_ordered or not self._n_folds()):
+        for name in ("time_ordered", "stack"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}")
+        if r > 1 and (self.time_ordered or not (self.n_folds or PRESETS[self.presets].n_folds)):
             raise ValueError(
                 f"`n_repeats={r}` repeats k-fold bagging with other shuffles; it needs n_folds "
                 f">= 2 (or presets='best') and time_ordered=False"
@@ -105,9 +119,16 @@ class _Tabular(BaseEstimator):
     def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, Task]:
         return y, Task("regression")
 
-    def _n_folds(self) -> int:
+    def _n_folds(self, n_rows: int) -> int:
         """The folds each candidate trains on (0: one held-out split)."""
-        return int(self.n_folds or PRESETS[self.presets].n_folds)
+        if self.n_folds is not None:
+            return int(self.n_folds)
+        return min(PRESETS[self.presets].n_folds, n_rows)
+
+    def _reset(self) -> None:
+        """Forget everything a previous ``fit`` learned."""
+        for name in [k for k in vars(self) if k.endswith("_") or k in _PRIVATE]:
+            delattr(self, name)
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> Any:
         """Searches candidate models within ``time_limit`` and ensembles the best of them.
@@ -126,8 +147,10 @@ class _Tabular(BaseEstimator):
             DataError: for invalid data, before any training.
             StudyMismatchError: when ``directory`` holds a study made for other data.
             TimeLimitError: when not even one model could be trained within ``time_limit``.
+            SearchFailedError: when every candidate failed (the last one's error is given).
         """
         self._check_params()
+        self._reset()
         if self.n_seeds > 1:
             return self._fit_seeds(X, y, groups)
         deadline = Deadline(float(self.time_limit))
@@ -143,6 +166,11 @@ class _Tabular(BaseEstimator):
         y_checked = check_target(y, len(frame), classification=self._classification)
         targets, task = self._encode_target(y_checked)
         self.task_ = task
+        if groups is not None and self.time_ordered:
+            raise ValueError(
+                "`groups` cannot be combined with time_ordered=True (time-ordered folds split "
+                "by position); pass one of them"
+            )
         folds = self._folds(targets, task, check_groups(groups, len(frame)))
         columns = infer_columns(frame)
         table = normalize(frame, columns)
@@ -152,14 +180,15 @@ class _Tabular(BaseEstimator):
         bagged = len(folds) > 1
         refit = bool(self.refit) and not bagged and len(frame) <= _refit.REFIT_MAX_ROWS
         stack = bool(self.stack) and bagged and not self.time_ordered
-        share = _refit.REFIT_SHARE if refit else _stack.SHARE if stack else 0.0
+        share = (_refit.REFIT_SHARE if refit else _stack.SHARE if stack else 0.0) * self.time_limit
+        ensemble_by = deadline.at - share - 0.5 * base_reserve
         with tempfile.TemporaryDirectory(prefix="hx_automl_") as scratch:
             directory = Path(scratch if self.directory is None else self.directory)
             ctx = _search.Context(
                 table, targets, folds, columns, task,
                 resolve_metric(self.metric, task.classification), families,
                 PRESETS[self.presets], self.seed, deadline,
-                reserve=base_reserve + share * self.time_limit,
+                reserve=base_reserve + share,
                 project=directory / self.project_name, bounded_trials=self.max_trials is not None,
                 verbose=self.verbose, persist=self.directory is not None,
             )  # fmt: skip
@@ -171,7 +200,7 @@ class _Tabular(BaseEstimator):
                 storage=optuna.storages.InMemoryStorage() if self.directory is None else None,
                 tracker=self.tracker, settings=settings, population_size=self.population_size,
             )  # fmt: skip
-            self._ensemble(ctx, trials, runs)
+            self._ensemble(ctx, trials, runs, deadline=ensemble_by)
             self.stack_: _stack.Stack | None = None
             if stack:
                 self._fit_stack(ctx, deadline=deadline.at - 0.5 * base_reserve)
@@ -198,16 +227,23 @@ class _Tabular(BaseEstimator):
         for i in range(self.n_seeds):
             share = deadline.remaining() / (self.n_seeds - i)
             run = clone(self).set_params(
-                n_seeds=1, seed=self.seed + i, time_limit=share,
+                n_seeds=1, seed=self.seed + i, time_limit=max(share, 1e-3),
                 project_name=f"{self.project_name}_seed{i}",
             )  # fmt: skip
-            runs.append(run.fit(X, y, groups))
+            try:
+                runs.append(run.fit(X, y, groups))
+            except TimeLimitError:
+                if not runs:
+                    raise
+                logger.info("seed %d of %d did not fit in time; %d kept", i, self.n_seeds, i)
+                break
         first = runs[0]
         for name in ("n_features_in_", "feature_names_in_", "classes_", "task_", "columns_",
                      "metric_", "problem_type_", "n_samples_fit_"):  # fmt: skip
             if hasattr(first, name):
                 setattr(self, name, getattr(first, name))
         self._set_seeds(runs)
+        bagged = all(run.leaderboard_["n_models"].max() > 1 for run in runs)
         targets = check_target(y, len(as_frame(X)), classification=self._classification)
         if self._classification:
             targets = LabelEncoder().fit(first.classes_).transform(targets)
@@ -215,7 +251,7 @@ class _Tabular(BaseEstimator):
         metric = resolve_metric(self.metric_, self._classification)
         self.validation_score_ = metric(targets[rows], self.oof_predictions_[rows].astype(float))
         if self._classification:
-            self._calibrate(self._n_folds() > 0, self.oof_predictions_, targets)
+            self._calibrate(bagged, self.oof_predictions_, targets)
         return self
 
     def _set_seeds(self, runs: list[Any]) -> None:
@@ -232,7 +268,7 @@ class _Tabular(BaseEstimator):
         )
 
     def _folds(self, targets: np.ndarray, task: Task, groups: np.ndarray | None) -> list[Fold]:
-        n_folds = self._n_folds()
+        n_folds = self._n_folds(len(targets))
         if n_folds > len(targets):
             raise DataError(
                 f"`n_folds` must be at most the number of rows, got n_folds={n_folds} for "
@@ -244,7 +280,12 @@ class _Tabular(BaseEstimator):
         return kfold(targets, task, n_folds=n_folds, n_repeats=self.n_repeats, **options)
 
     def _ensemble(
-        self, ctx: _search.Context, trials: list[Any], runs: dict[int, str | None]
+        self,
+        ctx: _search.Context,
+        trials: list[Any],
+        runs: dict[int, str | None],
+        *,
+        deadline: float,
     ) -> None:
         metric = ctx.metric
         ranked = sorted(trials, key=lambda t: (metric.sign * t.value, t.number))
@@ -252,10 +293,7 @@ class _Tabular(BaseEstimator):
         pool = pool[:_ENSEMBLE_CANDIDATES]
         if not pool:
             raise DataError("no candidate left held-out predictions; the project is incomplete")
-        weights = greedy_ensemble(
-            [p for _, p in pool], ctx.y_scored, metric,
-            deadline=ctx.deadline.at - 0.5 * ctx.reserve,
-        )  # fmt: skip
+        weights = greedy_ensemble([p for _, p in pool], ctx.y_scored, metric, deadline=deadline)
         weight_of = {t.number: float(w) for (t, _), w in zip(pool, weights, strict=True)}
         ensemble = sum(w * p for (_, p), w in zip(pool, weights, strict=True))
         self.validation_score_ = metric(ctx.y_scored, ensemble)
@@ -263,8 +301,11 @@ class _Tabular(BaseEstimator):
         self.oof_predictions_ = _rows_of(ctx, ensemble)
         self._oof = {_name(t): p.astype(np.float32) for t, p in pool}
         self._oof_rows = ctx.rows
-        self.models_ = {_name(t): _search.member_of(ctx, t.number) for t, _ in pool
-                        if t.number in ctx.members or weight_of[t.number] > 0}  # fmt: skip
+        self.models_ = {
+            _name(t): _search.member_of(ctx, t.number)
+            for rank, (t, _) in enumerate(pool)
+            if t.number in ctx.members or weight_of[t.number] > 0 or rank < _stack.MAX_INPUTS
+        }
         self.members_ = [(self.models_[_name(t)], weight_of[t.number])
                          for t, _ in pool if weight_of[t.number] > 0]  # fmt: skip
         for member in self.models_.values():
@@ -296,10 +337,15 @@ class _Tabular(BaseEstimator):
         inputs = [(self.models_[n], self._oof[n]) for n in names]
         for member, _ in inputs:
             ctx.prepare(member.preprocessor)
-        stack, oof, scores = _stack.fit_stack(
-            inputs, ctx.prepare("tree"), categorical_mask(ctx.columns), ctx.targets, ctx.folds,
-            self.oof_predictions_, ctx.metric, ctx.task, deadline=deadline, seed=ctx.seed,
-        )  # fmt: skip
+        try:
+            stack, oof, scores = _stack.fit_stack(
+                inputs, ctx.prepare("tree"), categorical_mask(ctx.columns), ctx.targets,
+                ctx.folds, self.oof_predictions_, ctx.metric, ctx.task, deadline=deadline,
+                seed=ctx.seed,
+            )  # fmt: skip
+        except (ValueError, ArithmeticError) as error:  # the stack is optional: say why not
+            self.stack_check_ = {"kept": False, "error": f"{type(error).__name__}: {error}"}
+            return
         self.stack_check_ = {**scores, "kept": stack is not None}
         if stack is None or oof is None:
             return
@@ -352,6 +398,11 @@ class _Tabular(BaseEstimator):
         """
         check_is_fitted(self, "members_")
         if hasattr(self, "seeds_"):
+            if any(getattr(run, "stack_", None) is not None for run in self.seeds_):
+                raise ValueError(
+                    "refit_full() would change the base models whose predictions a seed's "
+                    "stack layer was trained on; fit with stack=False to refit a bagged ensemble"
+                )
             for run in self.seeds_:
                 run.refit_full()
             self._set_seeds(self.seeds_)
@@ -375,10 +426,14 @@ class _Tabular(BaseEstimator):
     def leaderboard(self) -> pd.DataFrame:
         """Every candidate, best first, as a DataFrame.
 
-        Columns: model, family, hyperparameters, validation score, fit and predict time
-        (seconds), ensemble weight, MLflow run id (None without tracking), and ``refit_full``:
-        whether the member was trained again on every row after the ensemble was chosen (its
-        validation score is that of its first model, trained on 80% of the rows).
+        Columns: model, family, hyperparameters, validation score (on the held-out split, or
+        on out-of-fold predictions of every row when bagging), ``fold_score_mean`` and
+        ``fold_score_std`` over the folds, fit time (all folds) and predict time (of the
+        validation rows, per fold model) in seconds, ensemble weight, MLflow run id (None
+        without tracking), ``n_models`` (fold models that predict), and ``refit_full``: whether
+        the member was trained again on every row after the ensemble was chosen (its
+        validation score stays that of its first model(s)). A kept stack layer is the first
+        row (``stack_hgb``, weight 1); with ``n_seeds`` a ``seed`` column says which fit.
 
         Example:
             >>> clf.leaderboard()[["family", "validation_score"]]  # doctest: +SKIP
@@ -463,6 +518,12 @@ class _Tabular(BaseEstimator):
 
         save(self, Path(path))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The estimator's state for pickle, without the training rows kept for refit_full."""
+        state = super().__getstate__()
+        state.pop("_refit_data", None)
+        return state
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
@@ -475,8 +536,9 @@ _PARAMS_DOC = """
     Args:
         time_limit: Seconds the whole ``fit`` may take (a promise: preprocessing, every
             candidate and the ensemble included).
-        presets: ``"medium"`` (all families) or ``"fast"`` (HistGradientBoosting, linear, MLP;
-            shorter network training).
+        presets: ``"medium"`` (all families), ``"fast"`` (HistGradientBoosting, linear, MLP;
+            shorter network training) or ``"best"`` (all families, every candidate bagged on 5
+            folds, a stack layer).
         metric: What the search and the ensemble optimize; ``None`` for the default.
         max_trials: At most this many candidates; with a ``seed`` the result is deterministic
             (when ``time_limit`` does not cut it short).
@@ -489,8 +551,9 @@ _PARAMS_DOC = """
         tracker: ``None``, ``"mlflow"`` (each candidate a nested MLflow run) or a
             ``hx.tracking.Tracker``.
         verbose: Print one line per candidate when > 0.
-        refit: With at most 10,000 rows, keep 15% of ``time_limit`` to train the ensemble's
-            members again on every row (training and held-out) once the ensemble is chosen.
+        refit: With at most 10,000 rows and one held-out split, keep 15% of ``time_limit`` to
+            train the ensemble's members again on every row once the ensemble is chosen
+            (bagged fits predict with their fold models; see ``refit_full()``).
         population_size: Network candidates of one family train this many at a time in one
             ``vmap``-ed program (each still its own trial); ``"auto"`` is 1 on a CPU, where it
             does not pay, and 16 on an accelerator. Bagged networks train fold after fold.
@@ -604,9 +667,10 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         self.decision_threshold_ = 0.5
         if calibrate and len(self.classes_) == 2 and self.metric_ in THRESHOLD_METRICS:
             rows = ~np.isnan(oof[:, 1])
-            self.decision_threshold_ = best_threshold(
-                oof[rows, 1], targets[rows], resolve_metric(self.metric_, True)
-            )
+            metric = resolve_metric(self.metric_, True)
+            self.decision_threshold_ = best_threshold(oof[rows, 1], targets[rows], metric)
+            above = (oof[rows, 1] >= self.decision_threshold_).astype(np.float64)
+            self.validation_score_ = metric(targets[rows], np.stack([1 - above, above], axis=1))
 
     def predict_proba(self, X: Any, model: str | None = None) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
@@ -621,8 +685,8 @@ class TabularClassifier(ClassifierMixin, _Tabular):
     def predict(self, X: Any, model: str | None = None) -> np.ndarray:
         """The most probable class of each row.
 
-        For two classes: the second class when its probability is at least
-        ``decision_threshold_``.
+        For two classes, the ensemble predicts the second class when its probability is at
+        least ``decision_threshold_`` (a single ``model`` at 0.5).
 
         Args:
             X: Rows with the columns seen in ``fit``.
@@ -630,7 +694,7 @@ class TabularClassifier(ClassifierMixin, _Tabular):
         """
         check_is_fitted(self, "members_")
         proba = self.predict_proba(X, model)
-        if len(self.classes_) == 2:
+        if len(self.classes_) == 2 and model is None:
             threshold = getattr(self, "decision_threshold_", 0.5)
             return self.classes_[(proba[:, 1] >= threshold).astype(int)]
         return self.classes_[proba.argmax(axis=1)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import (
     GroupKFold,
@@ -19,8 +21,13 @@ Fold = tuple[np.ndarray, np.ndarray]  # (training rows, validation rows), sorted
 HOLDOUT = 0.2  # the validation share of the single held-out split
 
 
-def _stratifiable(targets: np.ndarray, task: Task, n_splits: int) -> bool:
-    return task.classification and int(np.bincount(targets).min()) >= n_splits
+def _stratifiable(targets: np.ndarray, task: Task) -> bool:
+    """Whether to stratify: whenever every class has two rows.
+
+    Each class is then in every training part; scikit-learn warns when a class has fewer rows
+    than folds, which is expected here.
+    """
+    return task.classification and int(np.bincount(targets).min()) >= 2
 
 
 def holdout(
@@ -86,8 +93,8 @@ def kfold(
     Every row is validated once per repeat, except for time-ordered folds: each validates on
     the rows after its training rows, so the first block is never validated (no repeats).
 
-    Stratified for classification where every class has ``n_folds`` rows; whole groups stay
-    in one fold (stratified by class too where possible).
+    Stratified for classification where every class has two rows; whole groups stay in one
+    fold (stratified by class too where possible).
 
     Example:
         >>> folds = kfold(np.array([0, 1] * 6), Task("binary", 2), n_folds=3, n_repeats=2,
@@ -107,15 +114,17 @@ def kfold(
             k = _n_group_folds(groups, n_folds)
             splitter: object = (
                 StratifiedGroupKFold(k, shuffle=True, random_state=state)
-                if _stratifiable(targets, task, k)
+                if _stratifiable(targets, task)
                 else GroupKFold(k, shuffle=True, random_state=state)
             )
             splits = splitter.split(rows, targets, groups)  # type: ignore[attr-defined]
-        elif _stratifiable(targets, task, n_folds):
+        elif _stratifiable(targets, task):
             splits = StratifiedKFold(n_folds, shuffle=True, random_state=state).split(rows, targets)
         else:
             splits = KFold(n_folds, shuffle=True, random_state=state).split(rows)
-        out.extend((np.sort(t), np.sort(v)) for t, v in splits)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            out.extend((np.sort(t), np.sort(v)) for t, v in splits)
     return out
 
 

@@ -92,7 +92,9 @@ def fit_member(
     preset: Preset,
 ) -> Member:
     """Trains one candidate of ``family`` on ``data.x_train`` with early stopping on the rest."""
-    if family == "hgb":
+    if task.classification and family not in NETWORKS and len(np.unique(data.y_train)) < 2:
+        model = _classic.fit_constant(data)
+    elif family == "hgb":
         model = _classic.fit_hgb(params, data, task, deadline=deadline, seed=seed)
     elif family == "linear":
         model = _classic.fit_linear(params, data, task, deadline=deadline, seed=seed)

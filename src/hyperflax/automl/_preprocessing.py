@@ -34,7 +34,13 @@ _MAX_TREE_CATEGORIES = 250  # HistGradientBoosting takes at most 255 bins
 
 
 def make_preprocessor(
-    kind: str, columns: Columns, frame: pd.DataFrame, *, target_type: str, seed: int
+    kind: str,
+    columns: Columns,
+    frame: pd.DataFrame,
+    *,
+    target_type: str,
+    seed: int,
+    cv: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> ColumnTransformer:
     """An unfitted ColumnTransformer for ``kind`` (see the module docstring).
 
@@ -44,6 +50,8 @@ def make_preprocessor(
         frame: The normalized training table (to count categories).
         target_type: ``"binary"``, ``"multiclass"`` or ``"continuous"`` (for target encoding).
         seed: Seeds the quantile subsampling and target encoding folds.
+        cv: The folds target encoding cross-fits on (rows of ``frame``); ``None`` for five
+            shuffled folds.
 
     Example:
         >>> import pandas as pd
@@ -79,7 +87,8 @@ def make_preprocessor(
                 "many",
                 make_pipeline(
                     TargetEncoder(
-                        target_type=target_type, cv=KFold(5, shuffle=True, random_state=seed)
+                        target_type=target_type,
+                        cv=KFold(5, shuffle=True, random_state=seed) if cv is None else cv,
                     ),
                     StandardScaler(),
                 ),

@@ -46,12 +46,12 @@ def refit_members(
         task: The task.
         deadline: A ``time.monotonic()`` time no refit may end after.
 
-    A bagged member becomes one model trained like its first fold model (boosting's number of
-    trees, a network's best epoch count).
+    A bagged member becomes one model trained like its last fold model (boosting's number of
+    trees, a network's best epoch count; the last of time-ordered folds trained on the most).
     """
     out: list[tuple[Candidate, float, bool]] = []
     for member, weight in members:
-        first = member.folds[0] if isinstance(member, Bagged) else member
+        first = member.folds[-1] if isinstance(member, Bagged) else member
         n_fits = len(member.folds) if isinstance(member, Bagged) else 1
         estimate = _MARGIN * fit_times.get(member.trial, np.inf) / n_fits
         if time.monotonic() + estimate > deadline:

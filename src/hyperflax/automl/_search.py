@@ -87,19 +87,29 @@ class Context:
         return len(self.folds) > 1
 
     def prepare(self, kind: str) -> np.ndarray:
-        """Every row preprocessed for ``kind`` (float64); the preprocessor is fit once."""
+        """Every row preprocessed for ``kind`` (float64); the preprocessor is fit once.
+
+        No row's features depend on its own label or on the label of a row it is validated
+        against: a held-out split's preprocessor is fit on the training part; with k folds
+        target encoding is cross-fit on the same folds (so groups stay apart); time-ordered
+        folds fit on the first block, which no fold validates.
+        """
         if kind not in self.features:
-            rows = np.arange(len(self.table)) if self.bagged else self.folds[0][0]
+            n, cv = len(self.table), None
+            rows = np.setdiff1d(np.arange(n), self.rows)  # never validated (or none)
+            if self.bagged and not len(rows):
+                rows, cv = np.arange(n), _one_repeat(self.folds, n)
             fit_rows = self.table.iloc[rows]
             pre = make_preprocessor(
-                kind, self.columns, fit_rows, target_type=self.task.target_type, seed=self.seed
-            )
+                kind, self.columns, fit_rows, target_type=self.task.target_type, seed=self.seed,
+                cv=cv,
+            )  # fmt: skip
             fitted = pre.fit_transform(fit_rows, self.targets[rows])
-            x = np.empty((len(self.table), fitted.shape[1]))
+            x = np.empty((n, fitted.shape[1]))
             x[rows] = fitted
-            if not self.bagged:
-                val = self.folds[0][1]
-                x[val] = pre.transform(self.table.iloc[val])
+            if len(rows) < n:
+                rest = np.setdiff1d(np.arange(n), rows)
+                x[rest] = pre.transform(self.table.iloc[rest])
             self.preprocessors[kind] = pre
             self.features[kind] = np.asarray(x, np.float64)
         return self.features[kind]
@@ -115,6 +125,16 @@ class Context:
     def search_left(self) -> float:
         """Seconds the search may still use."""
         return self.deadline.remaining() - self.reserve
+
+
+def _one_repeat(folds: list[Fold], n_rows: int) -> list[Fold]:
+    """The first folds whose validation rows cover every row once (the first repeat)."""
+    seen = 0
+    for i, (_, val) in enumerate(folds):
+        seen += len(val)
+        if seen >= n_rows:
+            return folds[: i + 1]
+    return folds
 
 
 def fingerprint(ctx: Context, settings: dict[str, Any]) -> str:
@@ -189,11 +209,11 @@ class CandidateRunner(PopulationRunner):
     ) -> TrialOutput:
         """Train the candidate on each fold in turn, each fold given its share of the time left."""
         ctx = self.ctx
-        end, models = started + cap, []
-        for i in range(len(ctx.folds)):
+        end, models, k = started + cap, [], len(ctx.folds)
+        for i in range(k):
             now = time.monotonic()
-            if i and now >= end:
-                raise optuna.TrialPruned(f"out of time after {i} of {len(ctx.folds)} folds")
+            if i and now + (k - i) * (now - started) / i > end + 0.25 * cap:
+                raise optuna.TrialPruned(f"{k - i} of {k} folds would not end in time")
             models.append(fit_member(
                 context.number, family, params, ctx.split(PREPROCESSOR[family], i), ctx.task,
                 deadline=now + (end - now) / (len(ctx.folds) - i), seed=ctx.seed,
@@ -312,6 +332,12 @@ def run_search(
         except (TimeLimitError, SearchFailedError) as error:
             logger.info("the search stopped: %s", error)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    if not trials and failed:
+        raise SearchFailedError(
+            f"every candidate failed ({len(failed)}); the last: "
+            f"{failed[-1].user_attrs.get(keys.ERROR, 'unknown error')}"
+        )
     if not trials:
         raise TimeLimitError(
             f"no candidate model finished within time_limit (the fit ran "
