@@ -99,8 +99,8 @@ def test_binary_threshold_is_calibrated_on_out_of_fold_predictions():
     assert calibrated >= balanced_accuracy_score(y, oof >= 0.5) + 0.03
     proba = clf.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(clf.predict(X), (proba >= threshold).astype(int))
-    default = TabularClassifier(**LINEAR, metric="balanced_accuracy").fit(X, y)
-    assert default.decision_threshold_ == 0.5  # a held-out split is not calibrated on
+    held_out = TabularClassifier(**LINEAR, n_folds=0, metric="balanced_accuracy").fit(X, y)
+    assert held_out.decision_threshold_ == 0.5  # a held-out split is not calibrated on
 
 
 def test_refit_full_gives_one_model_per_member_close_to_the_bagged_one(cancer):
@@ -142,10 +142,10 @@ def test_same_seed_same_bagged_result(cancer):
 @pytest.mark.parametrize(
     ("params", "groups", "match"),
     [
-        ({"n_folds": 1}, None, "`n_folds` must be None .* or an int >= 2"),
+        ({"n_folds": 1}, None, "`n_folds` must be None .*, 0 .* or an int >= 2"),
         ({"n_repeats": 0}, None, "`n_repeats` must be an int >= 1, got 0"),
         ({"n_seeds": 0}, None, "`n_seeds` must be an int >= 1, got 0"),
-        ({"n_repeats": 2}, None, "`n_repeats=2` repeats k-fold bagging"),
+        ({"n_repeats": 2, "presets": "fast"}, None, "`n_repeats=2` repeats k-fold bagging"),
         ({"n_folds": 3, "n_repeats": 2, "time_ordered": True}, None, "time_ordered=False"),
         ({"calibrate_threshold": "yes"}, None, "`calibrate_threshold` must be True, False"),
         ({"n_folds": 40}, None, "`n_folds` must be at most the number of rows"),

@@ -89,10 +89,10 @@ class _Tabular(BaseEstimator):
         if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ValueError(f"`population_size` must be an int >= 1 or 'auto', got {k!r}")
         f = self.n_folds
-        if f is not None and (not _is_int(f) or f < 2):
+        if f is not None and (not _is_int(f) or f < 0 or f == 1):
             raise ValueError(
-                f"`n_folds` must be None (the preset's folds, or one held-out split) or an int "
-                f">= 2 to bag every candidate, got {f!r}"
+                f"`n_folds` must be None (the preset's), 0 (one held-out split) or an int >= 2 "
+                f"to bag every candidate, got {f!r}"
             )
         n = self.n_seeds
         if not _is_int(n) or n < 1:
@@ -103,7 +103,8 @@ class _Tabular(BaseEstimator):
         for name in ("time_ordered", "stack"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise ValueError(f"`{name}` must be True or False, got {getattr(self, name)!r}")
-        if r > 1 and (self.time_ordered or not (self.n_folds or PRESETS[self.presets].n_folds)):
+        folds = PRESETS[self.presets].n_folds if self.n_folds is None else self.n_folds
+        if r > 1 and (self.time_ordered or not folds):
             raise ValueError(
                 f"`n_repeats={r}` repeats k-fold bagging with other shuffles; it needs n_folds "
                 f">= 2 (or presets='best') and time_ordered=False"
@@ -123,7 +124,10 @@ class _Tabular(BaseEstimator):
         """The folds each candidate trains on (0: one held-out split)."""
         if self.n_folds is not None:
             return int(self.n_folds)
-        return min(PRESETS[self.presets].n_folds, n_rows)
+        preset = PRESETS[self.presets]
+        if preset.bag_rows is not None and n_rows > preset.bag_rows:
+            return 0
+        return min(preset.n_folds, n_rows)
 
     def _reset(self) -> None:
         """Forget everything a previous ``fit`` learned."""
@@ -536,9 +540,10 @@ _PARAMS_DOC = """
     Args:
         time_limit: Seconds the whole ``fit`` may take (a promise: preprocessing, every
             candidate and the ensemble included).
-        presets: ``"medium"`` (all families), ``"fast"`` (HistGradientBoosting, linear, MLP;
-            shorter network training) or ``"best"`` (all families, every candidate bagged on 5
-            folds, a stack layer).
+        presets: ``"medium"`` (all families; up to 10,000 rows every candidate is bagged on 5
+            folds with a stack layer, above that one held-out split and a refit), ``"fast"``
+            (HistGradientBoosting, linear, MLP; shorter network training; one held-out split)
+            or ``"best"`` (``"medium"`` bagged at any size).
         metric: What the search and the ensemble optimize; ``None`` for the default.
         max_trials: At most this many candidates; with a ``seed`` the result is deterministic
             (when ``time_limit`` does not cut it short).
@@ -556,11 +561,12 @@ _PARAMS_DOC = """
             (bagged fits predict with their fold models; see ``refit_full()``).
         population_size: Network candidates of one family train this many at a time in one
             ``vmap``-ed program (each still its own trial); ``"auto"`` is 1 on a CPU, where it
-            does not pay, and 16 on an accelerator. Bagged networks train fold after fold.
+            does not pay, and 16 on an accelerator. Bagged networks train fold after fold (see
+            ``n_folds=0``).
         n_folds: Bag every candidate: train it on each of ``n_folds`` folds (stratified for
             classification); it predicts the mean of its fold models, and the ensemble is
-            chosen on out-of-fold predictions of every row. ``None``: the preset's (5 for
-            ``"best"``, else one held-out split of 20%).
+            chosen on out-of-fold predictions of every row. ``0``: one held-out split of 20%
+            instead. ``None``: the preset's (see ``presets``).
         n_repeats: Repeat the k folds with other shuffles (each row validated once per repeat).
         time_ordered: Rows are in time order: validate on later rows than those trained on
             (the last 20%, or scikit-learn's ``TimeSeriesSplit`` folds with ``n_folds``).

@@ -24,7 +24,8 @@ PREPROCESSOR = {
 class Preset:
     """How much effort: default families, network training length, folds per candidate.
 
-    ``n_folds=0`` trains each candidate once, on 80% of the rows (a held-out split).
+    ``n_folds=0`` trains each candidate once, on 80% of the rows (a held-out split); with
+    ``bag_rows``, tables of more rows than that are not bagged either.
 
     Example:
         >>> PRESETS["fast"].families
@@ -35,11 +36,12 @@ class Preset:
     max_epochs: int
     patience: int
     n_folds: int = 0
+    bag_rows: int | None = None
 
 
 PRESETS = {
     "fast": Preset(("hgb", "linear", "mlp"), max_epochs=64, patience=8),
-    "medium": Preset(FAMILIES, max_epochs=256, patience=16),
+    "medium": Preset(FAMILIES, max_epochs=256, patience=16, n_folds=5, bag_rows=10_000),
     "best": Preset(FAMILIES, max_epochs=256, patience=16, n_folds=5),
 }
 
