@@ -23,12 +23,26 @@ from hyperflax.export._manifest import (
     write_manifest,
 )
 from hyperflax.export._mlflow import finish_mlmodel, save_pyfunc
+from hyperflax.export._onnx import ONNX_FILE, write_onnx
 from hyperflax.export._predictor import load_model
 from hyperflax.export._preprocessing import Preprocessing
 from hyperflax.export._program import PLATFORMS, ExportedProgram, lower_model
 
 MANIFEST_VERSIONS = ("hyperflax", "jax", "jaxlib", "flax", "numpy")
 INPUT_EXAMPLE_ROWS = 1
+
+
+FORMATS = ("jax", "onnx")
+
+
+def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
+    chosen = (formats,) if isinstance(formats, str) else tuple(formats)
+    if "jax" not in chosen or any(f not in FORMATS for f in chosen):
+        raise ValueError(
+            f"formats must hold 'jax' and optionally 'onnx', got {formats!r}; e.g. "
+            f"formats=('jax', 'onnx')"
+        )
+    return chosen
 
 
 def _check_example(example_input: Any) -> np.ndarray:
@@ -115,6 +129,7 @@ def export_model(
     metadata: dict[str, Any] | None = None,
     class_labels: Sequence[Any] | None = None,
     overwrite: bool = False,
+    formats: Sequence[str] = ("jax",),
 ) -> Path:
     """Export a Flax NNX model to a directory that is a hyperflax artifact and an MLflow model.
 
@@ -139,6 +154,11 @@ def export_model(
         class_labels: The label of each logit (or both labels of a single-logit binary
             classifier); makes the export a classifier.
         overwrite: Replace an existing artifact at ``path``.
+        formats: ``("jax",)``, or ``("jax", "onnx")`` to also write ``model.onnx`` (the
+            preprocessing and the model as one ONNX graph with a symbolic batch dimension,
+            returning what the JAX program returns), converted by jax2onnx and checked
+            against the JAX model by ONNX Runtime on ``example_input``; the MLflow model gains
+            the ``onnx`` flavor. Needs ``pip install 'hyperflax[onnx]'``.
 
     Returns:
         The absolute path of the written directory.
@@ -147,8 +167,10 @@ def export_model(
         FileExistsError: If ``path`` exists and ``overwrite`` is false, or it is not an artifact.
         TypeError: For an unsupported ``preprocessing``, non-serializable ``metadata`` or a
             model that is not an ``nnx.Module``.
-        ValueError: For inputs the model or the preprocessing cannot take, or class labels that
-            do not match the model's outputs.
+        ValueError: For inputs the model or the preprocessing cannot take, class labels that
+            do not match the model's outputs, unknown ``formats``, or an ONNX graph that does
+            not reproduce the JAX model.
+        ImportError: For ``"onnx"`` in ``formats`` without the ``onnx`` extra.
 
     Example:
         >>> model = nnx.Linear(4, 3, rngs=nnx.Rngs(0))  # doctest: +SKIP
@@ -157,6 +179,7 @@ def export_model(
         PosixPath('/home/me/exported/iris')
     """
     target = Path(path).absolute()
+    formats = _check_formats(formats)
     example = _check_example(example_input)
     metadata = _check_metadata(metadata)
     scaler = _check_preprocessing(preprocessing, example)
@@ -181,11 +204,14 @@ def export_model(
         }
         work, result = scratch / "work", scratch / RESULT
         _write_core(work, program, scaler, manifest)
+        onnx = write_onnx(model, scaler, example, work / ONNX_FILE) if "onnx" in formats else None
+        if onnx is not None:
+            manifest["onnx"] = onnx
         rows = example[:INPUT_EXAMPLE_ROWS]
         save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
-        for name in (PROGRAM_FILE, ARRAYS_FILE):
+        for name in (PROGRAM_FILE, ARRAYS_FILE, *([ONNX_FILE] if "onnx" in formats else [])):
             os.replace(work / name, result / name)
         write_manifest(result, manifest)  # first, so that MLmodel's size counts it
-        finish_mlmodel(result)
+        finish_mlmodel(result, onnx=onnx)
         write_manifest(result, manifest)  # MLmodel's new sha256; the same size
     return target

@@ -9,6 +9,7 @@ and refuses the rest naming the expected shape and dtype; ``input_example.json``
 """
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,18 +47,26 @@ def save_pyfunc(
     )
 
 
-def finish_mlmodel(path: Path) -> None:
+def finish_mlmodel(path: Path, onnx: dict[str, Any] | None = None) -> None:
     """Make ``path/MLmodel`` true of the finished artifact, free of the build machine's paths.
 
     ``model_code_path`` becomes the code file's name (MLflow records the temporary path it
     copied the file from, and loads only the name, from beside ``MLmodel``), and
     ``model_size_bytes`` the size of every file but ``MLmodel`` (MLflow measured the directory
-    before the program and weights were moved in).
+    before the program and weights were moved in). With ``onnx`` (the manifest's ONNX entry),
+    the model also gets MLflow's ``onnx`` flavor (``mlflow.onnx.load_model`` reads the graph).
     """
     from mlflow.models import Model
 
     mlmodel = Model.load(path / MLMODEL_FILE)
     mlmodel.flavors["python_function"]["model_code_path"] = PYFUNC_FILE
+    if onnx is not None:
+        import onnx as onnx_package
+
+        mlmodel.add_flavor(
+            "onnx", onnx_version=onnx_package.__version__, data=onnx["file"],
+            providers=["CPUExecutionProvider"], code=None,
+        )  # fmt: skip
     files = (p for p in path.rglob("*") if p.is_file() and p.name != MLMODEL_FILE)
     mlmodel.model_size_bytes = sum(p.stat().st_size for p in files)
     mlmodel.save(path / MLMODEL_FILE)

@@ -75,10 +75,15 @@ class Preprocessing:
         clip = None if data["clip"] is None else (float(data["clip"][0]), float(data["clip"][1]))
         return cls(kind, {name: arrays[name] for name in data["arrays"]}, clip)
 
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        """Transform ``x`` of shape ``(batch, n_features)`` in float64."""
-        x = np.asarray(x, dtype=np.float64)
+    def apply(self, x: Any, xp: Any = np) -> np.ndarray:
+        """Transform ``x`` of shape ``(batch, n_features)``.
+
+        In float64 with NumPy; in ``x``'s dtype with another array module ``xp``
+        (``jax.numpy``, to trace the scaling into an ONNX graph).
+        """
+        x = np.asarray(x, dtype=np.float64) if xp is np else x
+        a = {name: xp.asarray(value, dtype=x.dtype) for name, value in self.arrays.items()}
         if self.kind == "StandardScaler":
-            return (x - self.arrays["mean"]) / self.arrays["scale"]
-        out = x * self.arrays["scale"] + self.arrays["min"]
-        return out if self.clip is None else np.clip(out, *self.clip)
+            return (x - a["mean"]) / a["scale"]
+        out = x * a["scale"] + a["min"]
+        return out if self.clip is None else xp.clip(out, *self.clip)
