@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from hyperflax import trainers as trainers
     from hyperflax.export import export_model as export_model
     from hyperflax.export import load_model as load_model
+    from hyperflax.export import quantize as quantize
     from hyperflax.tuners._hypermodel import HyperModel as HyperModel
 
 _LAZY_MODULES = {"automl", "export", "models", "tracking", "trainers"}
@@ -38,6 +39,7 @@ _LAZY_NAMES = {
     "HyperModel": "hyperflax.tuners._hypermodel",
     "export_model": "hyperflax.export",
     "load_model": "hyperflax.export",
+    "quantize": "hyperflax.export",
 }
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "export_model",
     "load_model",
     "models",
+    "quantize",
     "search_spaces",
     "tracking",
     "trainers",

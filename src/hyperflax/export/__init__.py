@@ -14,5 +14,15 @@ from hyperflax.export._export import export_model as export_model
 from hyperflax.export._manifest import TensorSpec as TensorSpec
 from hyperflax.export._predictor import Predictor as Predictor
 from hyperflax.export._predictor import load_model as load_model
+from hyperflax.export._quantize import QuantizationReport as QuantizationReport
+from hyperflax.export._quantize import quantize as quantize
 
-__all__ = ["ArtifactError", "Predictor", "TensorSpec", "export_model", "load_model"]
+__all__ = [
+    "ArtifactError",
+    "Predictor",
+    "QuantizationReport",
+    "TensorSpec",
+    "export_model",
+    "load_model",
+    "quantize",
+]

@@ -1,0 +1,177 @@
+"""``quantize``: an int8 copy of an export's ONNX graph, kept only if the task metric holds."""
+
+import dataclasses
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperflax.export._manifest import read_manifest, write_manifest
+from hyperflax.export._mlflow import finish_mlmodel
+from hyperflax.export._onnx import ONNX_FILE
+
+INT8_FILE = "model.int8.onnx"
+_CALIBRATION_BATCH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizationReport:
+    """What int8 costs and saves against float32, both run by ONNX Runtime on the CPU.
+
+    Attributes:
+        metric: ``"accuracy"`` (classifiers) or ``"rmse"`` (regression).
+        float32: The metric of the float32 graph on the validation data.
+        int8: The metric of the int8 graph on the same data.
+        size_float32: Bytes of ``model.onnx``.
+        size_int8: Bytes of ``model.int8.onnx``.
+        latency_float32: Seconds for one row and for 1,000 rows (median of repeats).
+        latency_int8: The same for the int8 graph.
+    """
+
+    metric: str
+    float32: float
+    int8: float
+    size_float32: int
+    size_int8: int
+    latency_float32: tuple[float, float]
+    latency_int8: tuple[float, float]
+
+    def __str__(self) -> str:
+        def ms(seconds: float) -> str:
+            return f"{1000 * seconds:.3f} ms"
+
+        rows = [
+            ("", "float32", "int8"),
+            (self.metric, f"{self.float32:.4f}", f"{self.int8:.4f}"),
+            ("size", f"{self.size_float32:,} B", f"{self.size_int8:,} B"),
+            ("1 row", ms(self.latency_float32[0]), ms(self.latency_int8[0])),
+            ("1,000 rows", ms(self.latency_float32[1]), ms(self.latency_int8[1])),
+        ]
+        return "\n".join(f"{a:<12}{b:>16}{c:>16}" for a, b, c in rows)
+
+
+def _metric(manifest: dict[str, Any], outputs: np.ndarray, y: np.ndarray) -> tuple[str, float]:
+    labels = manifest.get("class_labels")
+    if labels is None:
+        return "rmse", float(np.sqrt(np.mean((outputs.reshape(y.shape) - y) ** 2)))
+    index = (outputs[:, 0] > 0).astype(int) if outputs.shape[1] == 1 else outputs.argmax(1)
+    return "accuracy", float(np.mean(np.asarray(labels, dtype=object)[index] == y))
+
+
+def _latency(session: Any, name: str, x: np.ndarray, repeats: int = 5) -> tuple[float, float]:
+    rows = np.resize(x, (1000, *x.shape[1:])).astype(x.dtype)
+    out = []
+    for batch in (rows[:1], rows):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            session.run(None, {name: batch})
+            times.append(time.perf_counter() - started)
+        out.append(float(np.median(times)))
+    return out[0], out[1]
+
+
+def quantize(
+    path: str | os.PathLike[str],
+    calibration_data: Any,
+    validation_data: tuple[Any, Any],
+    *,
+    max_drop: float = 0.01,
+    per_channel: bool = True,
+) -> QuantizationReport:
+    """Write ``model.int8.onnx`` into an export made with ``formats=("jax", "onnx")``.
+
+    ONNX Runtime's static QDQ quantization (weights and activations in int8, scales from
+    ``calibration_data``), not dynamic quantization, which leaves the ``Gemm`` nodes dense
+    layers become in float32. The int8 graph is scored against the float32 one on
+    ``validation_data``; it is kept (and recorded in ``hyperflax.json`` with the report) only
+    when the metric drops by at most ``max_drop``.
+
+    Args:
+        path: An export directory with ``model.onnx``.
+        calibration_data: Representative raw inputs (as given to ``predict``), a few hundred
+            rows; they set the int8 ranges.
+        validation_data: ``(x, y)`` held out from training and calibration: class labels for
+            a classifier, values for a regressor.
+        max_drop: The largest accepted fall in accuracy (classifiers, e.g. 0.01 = one point)
+            or relative rise in RMSE (regressors, 0.01 = 1%).
+        per_channel: One scale per output channel of each weight (better accuracy).
+
+    Returns:
+        The :class:`QuantizationReport` (print it for a table).
+
+    Raises:
+        ValueError: without ``model.onnx`` in the export, or when int8 drops the metric by
+            more than ``max_drop`` (nothing is written then).
+        ImportError: without the ``onnx`` extra.
+
+    Example:
+        >>> hx.export_model(model, "digits", example_input=x[:8],
+        ...                 formats=("jax", "onnx"))  # doctest: +SKIP
+        >>> print(hx.quantize("digits", x_train[:500], (x_val, y_val)))  # doctest: +SKIP
+    """
+    import onnxruntime
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    root = Path(path)
+    manifest = read_manifest(root)
+    if "onnx" not in manifest:
+        raise ValueError(
+            f"{str(root)!r} has no {ONNX_FILE}; export it with formats=('jax', 'onnx') first"
+        )
+    name = manifest["onnx"]["input"]
+    dtype = np.dtype(manifest["input"]["dtype"])
+    calibration = np.asarray(calibration_data, dtype=dtype)
+    x_val, y_val = np.asarray(validation_data[0], dtype=dtype), np.asarray(validation_data[1])
+
+    class Batches(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.batches = iter(
+                np.array_split(calibration, max(1, len(calibration) // _CALIBRATION_BATCH))
+            )
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {name: batch}
+
+    with tempfile.TemporaryDirectory(prefix="hx_quantize_", dir=root.parent) as scratch:
+        int8, prepared = Path(scratch) / INT8_FILE, Path(scratch) / "prepared.onnx"
+        quant_pre_process(root / ONNX_FILE, prepared)  # shape inference and graph folding
+        quantize_static(
+            prepared, int8, Batches(), quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+        )  # fmt: skip
+        sessions = [
+            onnxruntime.InferenceSession(p, providers=["CPUExecutionProvider"])
+            for p in (root / ONNX_FILE, int8)
+        ]
+        scores = [_metric(manifest, s.run(None, {name: x_val})[0], y_val) for s in sessions]
+        metric, (before, after) = scores[0][0], (scores[0][1], scores[1][1])
+        drop = before - after if metric == "accuracy" else (after - before) / max(before, 1e-12)
+        if drop > max_drop:
+            raise ValueError(
+                f"int8 changes {metric} from {before:.4f} to {after:.4f} on validation_data, "
+                f"more than max_drop={max_drop}; nothing was written. Keep the float32 "
+                f"model, give more representative calibration_data, or raise max_drop"
+            )
+        report = QuantizationReport(
+            metric, before, after, (root / ONNX_FILE).stat().st_size, int8.stat().st_size,
+            _latency(sessions[0], name, x_val), _latency(sessions[1], name, x_val),
+        )  # fmt: skip
+        os.replace(int8, root / INT8_FILE)
+    manifest.pop("files", None)
+    manifest["onnx"]["int8"] = {"file": INT8_FILE, **dataclasses.asdict(report)}
+    write_manifest(root, manifest)
+    finish_mlmodel(root, onnx=manifest["onnx"])  # the model's size now counts the int8 file
+    write_manifest(root, manifest)
+    return report
