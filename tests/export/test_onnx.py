@@ -62,11 +62,23 @@ def test_the_hyperflax_mlp_with_masked_widths_converts(tmp_path):
     np.testing.assert_allclose(_run(path, x), load_model(path).outputs(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("formats", [("onnx",), ("jax", "tflite"), "onnx"])
+@pytest.mark.parametrize("formats", [("onnx",), ("jax", "tflite"), "onnx", ("jax", "ort")])
 def test_unknown_formats_are_refused_before_anything_is_written(formats, tmp_path):
-    with pytest.raises(ValueError, match="formats must hold 'jax' and optionally 'onnx'"):
+    with pytest.raises(ValueError, match="formats must hold .jax. and optionally .onnx. \\(and"):
         export_model(
             MLP(N_FEATURES, 2, rngs=nnx.Rngs(0)), tmp_path / "m", example_input=tabular(2),
             formats=formats,
         )  # fmt: skip
     assert not (tmp_path / "m").exists()
+
+
+def test_the_ort_format_for_onnx_runtime_mobile_loads_back_and_agrees(tmp_path):
+    path = export_model(
+        MLP(N_FEATURES, 2, rngs=nnx.Rngs(0)), tmp_path / "m", example_input=tabular(4),
+        formats=("jax", "onnx", "ort"),
+    )  # fmt: skip
+    session = ort.InferenceSession(str(path / "model.ort"), providers=["CPUExecutionProvider"])
+    x = tabular(11, seed=2)
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, load_model(path).outputs(x), rtol=1e-5, atol=1e-5)
+    assert json.loads((path / "hyperflax.json").read_text())["ort"]["file"] == "model.ort"

@@ -23,7 +23,7 @@ from hyperflax.export._manifest import (
     write_manifest,
 )
 from hyperflax.export._mlflow import finish_mlmodel, save_pyfunc
-from hyperflax.export._onnx import ONNX_FILE, write_onnx
+from hyperflax.export._onnx import ONNX_FILE, ORT_FILE, write_onnx, write_ort
 from hyperflax.export._predictor import load_model
 from hyperflax.export._preprocessing import Preprocessing
 from hyperflax.export._program import PLATFORMS, ExportedProgram, lower_model
@@ -32,15 +32,16 @@ MANIFEST_VERSIONS = ("hyperflax", "jax", "jaxlib", "flax", "numpy")
 INPUT_EXAMPLE_ROWS = 1
 
 
-FORMATS = ("jax", "onnx")
+FORMATS = ("jax", "onnx", "ort")
 
 
 def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     chosen = (formats,) if isinstance(formats, str) else tuple(formats)
-    if "jax" not in chosen or any(f not in FORMATS for f in chosen):
+    bad = "jax" not in chosen or any(f not in FORMATS for f in chosen)
+    if bad or ("ort" in chosen and "onnx" not in chosen):
         raise ValueError(
-            f"formats must hold 'jax' and optionally 'onnx', got {formats!r}; e.g. "
-            f"formats=('jax', 'onnx')"
+            f"formats must hold 'jax' and optionally 'onnx' (and 'ort', which needs 'onnx'), "
+            f"got {formats!r}; e.g. formats=('jax', 'onnx')"
         )
     return chosen
 
@@ -158,7 +159,9 @@ def export_model(
             preprocessing and the model as one ONNX graph with a symbolic batch dimension,
             returning what the JAX program returns), converted by jax2onnx and checked
             against the JAX model by ONNX Runtime on ``example_input``; the MLflow model gains
-            the ``onnx`` flavor. Needs ``pip install 'hyperflax[onnx]'``.
+            the ``onnx`` flavor. ``"ort"`` adds ``model.ort``, the same graph in ONNX Runtime
+            Mobile's format (Android, iOS), checked the same way. Needs
+            ``pip install 'hyperflax[onnx]'``.
 
     Returns:
         The absolute path of the written directory.
@@ -207,9 +210,13 @@ def export_model(
         onnx = write_onnx(model, scaler, example, work / ONNX_FILE) if "onnx" in formats else None
         if onnx is not None:
             manifest["onnx"] = onnx
+        if "ort" in formats:
+            x = example.astype(program.input_spec.dtype)
+            manifest["ort"] = write_ort(work / ONNX_FILE, work / ORT_FILE, x)
         rows = example[:INPUT_EXAMPLE_ROWS]
         save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
-        for name in (PROGRAM_FILE, ARRAYS_FILE, *([ONNX_FILE] if "onnx" in formats else [])):
+        extra = [f for f, kind in ((ONNX_FILE, "onnx"), (ORT_FILE, "ort")) if kind in formats]
+        for name in (PROGRAM_FILE, ARRAYS_FILE, *extra):
             os.replace(work / name, result / name)
         write_manifest(result, manifest)  # first, so that MLmodel's size counts it
         finish_mlmodel(result, onnx=onnx)

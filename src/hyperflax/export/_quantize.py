@@ -133,7 +133,7 @@ def quantize(
     calibration = np.asarray(calibration_data, dtype=dtype)
     x_val, y_val = np.asarray(validation_data[0], dtype=dtype), np.asarray(validation_data[1])
 
-    class Batches(CalibrationDataReader):  # type: ignore[misc]
+    class Batches(CalibrationDataReader):
         def __init__(self) -> None:
             self.batches = iter(
                 np.array_split(calibration, max(1, len(calibration) // _CALIBRATION_BATCH))
