@@ -24,7 +24,15 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/activate
 demo: $(VENV)/.installed
 	$(BIN)/hyperflax demo
 
-test: $(VENV)/.installed-dev
+# The JavaScript runtimes the export tests run ONNX graphs in (Node.js, the browser); the
+# tests say what is missing and skip on a machine without npm or Debian's chromium.
+RUNTIMES := tests/export/runtimes
+$(RUNTIMES)/node_modules/.installed: $(RUNTIMES)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(RUNTIMES) && npm ci --ignore-scripts --no-audit --no-fund && touch node_modules/.installed; \
+	else echo "no npm: the Node.js and browser export tests will be skipped"; fi
+
+test: $(VENV)/.installed-dev $(RUNTIMES)/node_modules/.installed
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

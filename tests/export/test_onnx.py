@@ -64,7 +64,7 @@ def test_the_hyperflax_mlp_with_masked_widths_converts(tmp_path):
 
 @pytest.mark.parametrize("formats", [("onnx",), ("jax", "tflite"), "onnx", ("jax", "ort")])
 def test_unknown_formats_are_refused_before_anything_is_written(formats, tmp_path):
-    with pytest.raises(ValueError, match="formats must hold .jax. and optionally .onnx. \\(and"):
+    with pytest.raises(ValueError, match=r"formats must hold .jax. and optionally .onnx. \(and"):
         export_model(
             MLP(N_FEATURES, 2, rngs=nnx.Rngs(0)), tmp_path / "m", example_input=tabular(2),
             formats=formats,
