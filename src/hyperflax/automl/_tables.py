@@ -153,11 +153,7 @@ def check_target(y: Any, n_rows: int, *, classification: bool) -> np.ndarray:
         raise DataError(
             f"`X` and `y` must have the same number of rows, got {n_rows} and {len(array)}"
         )
-    if pd.isna(array).any():
-        raise DataError(
-            f"`y` must not contain missing values, got {int(pd.isna(array).sum())}; "
-            f"drop those rows before fit"
-        )
+    _no_missing(array, "y", "drop those rows before fit")
     if classification:
         check_classification_targets(array)
         if len(np.unique(array)) < 2:
@@ -193,9 +189,12 @@ def check_groups(groups: Any, n_rows: int) -> np.ndarray | None:
         raise DataError(
             f"`groups` must hold one label per row of X ({n_rows}), got shape {array.shape}"
         )
+    _no_missing(array, "groups", "give every row a group")
+    return array
+
+
+def _no_missing(array: np.ndarray, name: str, fix: str) -> None:
     if pd.isna(array).any():
         raise DataError(
-            f"`groups` must not contain missing values, got {int(pd.isna(array).sum())}; give "
-            f"every row a group"
+            f"`{name}` must not contain missing values, got {int(pd.isna(array).sum())}; {fix}"
         )
-    return array
