@@ -82,3 +82,15 @@ def test_the_ort_format_for_onnx_runtime_mobile_loads_back_and_agrees(tmp_path):
     got = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, load_model(path).outputs(x), rtol=1e-5, atol=1e-5)
     assert json.loads((path / "hyperflax.json").read_text())["ort"]["file"] == "model.ort"
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+def test_integer_and_float64_inputs_convert_with_their_scaler(dtype, tmp_path):
+    train = (tabular(40, seed=6) * 5).astype(dtype)
+    path = export_model(
+        MLP(N_FEATURES, 2, rngs=nnx.Rngs(0)), tmp_path / "m", example_input=train[:4],
+        preprocessing=StandardScaler().fit(train), formats=("jax", "onnx", "ort"),
+    )  # fmt: skip
+    x = (tabular(6, seed=9) * 5).astype(dtype)
+    cast = x.astype(np.int32 if dtype == np.int64 else np.float32)  # the program's input dtype
+    np.testing.assert_allclose(_run(path, cast), load_model(path).outputs(x), rtol=1e-5, atol=1e-5)

@@ -66,3 +66,25 @@ def test_a_regressor_reports_rmse_and_an_export_without_onnx_is_named(tmp_path):
     plain = export_model(model, tmp_path / "plain", example_input=tabular(4))
     with pytest.raises(ValueError, match=r"has no model.onnx; export it with formats=\('jax'"):
         hx.quantize(plain, x, (x, y))
+
+
+def test_targets_are_checked_and_a_failure_midway_leaves_the_export_as_it_was(
+    classifier, monkeypatch
+):
+    path, x, labels = classifier
+    with pytest.raises(ValueError, match="pass the labels, not their indices"):
+        hx.quantize(path, x[:300], (x[300:], np.zeros(300, int)))
+    with pytest.raises(ValueError, match="as many targets as rows"):
+        hx.quantize(path, x[:300], (x[300:], []))
+    report = hx.quantize(path, x[:300], (x[300:], labels[300:, None]), max_drop=0.05)
+    assert report.float32 == 1.0  # targets of shape (n, 1) are labels too
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hyperflax.export._quantize.finish_mlmodel", broken)
+    with pytest.raises(KeyboardInterrupt):
+        hx.quantize(path, x[:200], (x[300:], labels[300:]), max_drop=0.05)
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    load_model(path)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 
 from hyperflax._npz import write_npz
@@ -23,7 +24,7 @@ from hyperflax.export._manifest import (
     write_manifest,
 )
 from hyperflax.export._mlflow import finish_mlmodel, save_pyfunc
-from hyperflax.export._onnx import ONNX_FILE, ORT_FILE, write_onnx, write_ort
+from hyperflax.export._onnx import ONNX_FILE, ORT_FILE, require_onnx, write_onnx, write_ort
 from hyperflax.export._predictor import load_model
 from hyperflax.export._preprocessing import Preprocessing
 from hyperflax.export._program import PLATFORMS, ExportedProgram, lower_model
@@ -36,7 +37,7 @@ FORMATS = ("jax", "onnx", "ort")
 
 
 def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
-    chosen = (formats,) if isinstance(formats, str) else tuple(formats)
+    chosen = (formats,) if isinstance(formats, str) else tuple(formats or ())
     bad = "jax" not in chosen or any(f not in FORMATS for f in chosen)
     if bad or ("ort" in chosen and "onnx" not in chosen):
         raise ValueError(
@@ -183,6 +184,8 @@ def export_model(
     """
     target = Path(path).absolute()
     formats = _check_formats(formats)
+    if "onnx" in formats:
+        require_onnx()  # before anything is lowered
     example = _check_example(example_input)
     metadata = _check_metadata(metadata)
     scaler = _check_preprocessing(preprocessing, example)
@@ -207,12 +210,13 @@ def export_model(
         }
         work, result = scratch / "work", scratch / RESULT
         _write_core(work, program, scaler, manifest)
-        onnx = write_onnx(model, scaler, example, work / ONNX_FILE) if "onnx" in formats else None
-        if onnx is not None:
-            manifest["onnx"] = onnx
+        onnx = None
+        if "onnx" in formats:  # checked against the artifact: what load_model computes
+            x = example.astype(jax.dtypes.canonicalize_dtype(example.dtype))
+            want = load_model(work).outputs(x)
+            onnx = manifest["onnx"] = write_onnx(model, scaler, x, want, work / ONNX_FILE)
         if "ort" in formats:
-            x = example.astype(program.input_spec.dtype)
-            manifest["ort"] = write_ort(work / ONNX_FILE, work / ORT_FILE, x)
+            manifest["ort"] = write_ort(work / ONNX_FILE, work / ORT_FILE, x, want)
         rows = example[:INPUT_EXAMPLE_ROWS]
         save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
         extra = [f for f, kind in ((ONNX_FILE, "onnx"), (ORT_FILE, "ort")) if kind in formats]

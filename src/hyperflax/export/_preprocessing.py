@@ -78,10 +78,10 @@ class Preprocessing:
     def apply(self, x: Any, xp: Any = np) -> np.ndarray:
         """Transform ``x`` of shape ``(batch, n_features)``.
 
-        In float64 with NumPy; in ``x``'s dtype with another array module ``xp``
-        (``jax.numpy``, to trace the scaling into an ONNX graph).
+        In float64 with NumPy; in float32 with another array module ``xp`` (``jax.numpy``, to
+        trace the scaling into an ONNX graph).
         """
-        x = np.asarray(x, dtype=np.float64) if xp is np else x
+        x = np.asarray(x, dtype=np.float64) if xp is np else xp.asarray(x, dtype=xp.float32)
         a = {name: xp.asarray(value, dtype=x.dtype) for name, value in self.arrays.items()}
         if self.kind == "StandardScaler":
             return (x - a["mean"]) / a["scale"]

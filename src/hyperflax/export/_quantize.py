@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -9,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from hyperflax.export._atomic import RESULT, atomic_directory
 from hyperflax.export._manifest import read_manifest, write_manifest
 from hyperflax.export._mlflow import finish_mlmodel
-from hyperflax.export._onnx import ONNX_FILE
+from hyperflax.export._onnx import ONNX_FILE, require_onnx
 
 INT8_FILE = "model.int8.onnx"
 _CALIBRATION_BATCH = 64
@@ -54,11 +56,33 @@ class QuantizationReport:
 
 
 def _metric(manifest: dict[str, Any], outputs: np.ndarray, y: np.ndarray) -> tuple[str, float]:
+    outputs = outputs.reshape(len(outputs), -1)
     labels = manifest.get("class_labels")
     if labels is None:
-        return "rmse", float(np.sqrt(np.mean((outputs.reshape(y.shape) - y) ** 2)))
+        return "rmse", float(np.sqrt(np.mean((outputs - y.reshape(len(y), -1)) ** 2)))
     index = (outputs[:, 0] > 0).astype(int) if outputs.shape[1] == 1 else outputs.argmax(1)
     return "accuracy", float(np.mean(np.asarray(labels, dtype=object)[index] == y))
+
+
+def _check_targets(manifest: dict[str, Any], x: np.ndarray, y: Any) -> np.ndarray:
+    """``y`` of ``validation_data`` as an array; errors name what is wrong."""
+    target = np.asarray(y)
+    if len(x) == 0 or len(target) != len(x):
+        raise ValueError(
+            f"validation_data must hold as many targets as rows (at least one), got "
+            f"{len(x)} rows and {len(target)} targets"
+        )
+    labels = manifest.get("class_labels")
+    if labels is None:
+        return target.astype(np.float64)
+    target = target.reshape(len(target))
+    unknown = sorted({str(v) for v in target} - {str(v) for v in labels})
+    if unknown:
+        raise ValueError(
+            f"validation_data's targets must be the export's class labels {labels}, got "
+            f"{unknown[:5]}; pass the labels, not their indices"
+        )
+    return np.asarray([labels[[str(v) for v in labels].index(str(t))] for t in target], object)
 
 
 def _latency(session: Any, name: str, x: np.ndarray, repeats: int = 5) -> tuple[float, float]:
@@ -113,6 +137,7 @@ def quantize(
         ...                 formats=("jax", "onnx"))  # doctest: +SKIP
         >>> print(hx.quantize("digits", x_train[:500], (x_val, y_val)))  # doctest: +SKIP
     """
+    require_onnx()
     import onnxruntime
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -131,7 +156,8 @@ def quantize(
     name = manifest["onnx"]["input"]
     dtype = np.dtype(manifest["input"]["dtype"])
     calibration = np.asarray(calibration_data, dtype=dtype)
-    x_val, y_val = np.asarray(validation_data[0], dtype=dtype), np.asarray(validation_data[1])
+    x_val = np.asarray(validation_data[0], dtype=dtype)
+    y_val = _check_targets(manifest, x_val, validation_data[1])
 
     class Batches(CalibrationDataReader):
         def __init__(self) -> None:
@@ -158,7 +184,7 @@ def quantize(
         scores = [_metric(manifest, s.run(None, {name: x_val})[0], y_val) for s in sessions]
         metric, (before, after) = scores[0][0], (scores[0][1], scores[1][1])
         drop = before - after if metric == "accuracy" else (after - before) / max(before, 1e-12)
-        if drop > max_drop:
+        if not (np.isfinite(drop) and drop <= max_drop):
             raise ValueError(
                 f"int8 changes {metric} from {before:.4f} to {after:.4f} on validation_data, "
                 f"more than max_drop={max_drop}; nothing was written. Keep the float32 "
@@ -168,10 +194,13 @@ def quantize(
             metric, before, after, (root / ONNX_FILE).stat().st_size, int8.stat().st_size,
             _latency(sessions[0], name, x_val), _latency(sessions[1], name, x_val),
         )  # fmt: skip
-        os.replace(int8, root / INT8_FILE)
-    manifest.pop("files", None)
-    manifest["onnx"]["int8"] = {"file": INT8_FILE, **dataclasses.asdict(report)}
-    write_manifest(root, manifest)
-    finish_mlmodel(root, onnx=manifest["onnx"])  # the model's size now counts the int8 file
-    write_manifest(root, manifest)
+        manifest.pop("files", None)
+        manifest["onnx"]["int8"] = {"file": INT8_FILE, **dataclasses.asdict(report)}
+        with atomic_directory(root, overwrite=True) as swap:  # all or nothing, as an export
+            result = swap / RESULT
+            shutil.copytree(root, result)
+            os.replace(int8, result / INT8_FILE)
+            write_manifest(result, manifest)
+            finish_mlmodel(result, onnx=manifest["onnx"])  # its size counts the int8 file
+            write_manifest(result, manifest)
     return report
