@@ -245,6 +245,28 @@ def test_network_folds_share_compiled_programs(cancer):
             ).fit(X, y)  # fmt: skip
         counts.append(counter.count)
     assert counts[1] == counts[0] > 0
+    jax.clear_caches()
+    with CompilationCounter() as counter:  # the folds in one population: no more programs
+        TabularClassifier(
+            time_limit=60, families=["mlp"], max_trials=1, n_folds=5, stack=False,
+            presets="fast", population_size=2,
+        ).fit(X, y)  # fmt: skip
+    assert 0 < counter.count <= counts[0] + 3  # the population's slot helpers
+
+
+def test_network_folds_train_together_as_they_train_one_after_another(cancer):
+    """population_size > 1: a bagged network's 5 folds train as one population (one vmap-ed
+    program over the same rows, each fold its own rows), with the fold models they get
+    alone: 500 rows make folds of one size, so no fold is trimmed."""
+    X, y = cancer
+    X, y = X.iloc[:500], y.iloc[:500]
+    options = dict(time_limit=120, families=["mlp"], max_trials=1, n_folds=5, stack=False,
+                   presets="fast", calibrate_threshold=False)  # fmt: skip
+    alone = TabularClassifier(**options).fit(X, y)
+    together = TabularClassifier(**options, population_size=2).fit(X, y)
+    np.testing.assert_allclose(together.oof_predictions_, alone.oof_predictions_, atol=2e-3)
+    np.testing.assert_allclose(together.predict_proba(X), alone.predict_proba(X), atol=2e-3)
+    assert together.leaderboard()["n_models"].tolist() == [5]
 
 
 def test_target_encoding_is_cross_fit_on_the_group_folds():

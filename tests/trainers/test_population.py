@@ -155,3 +155,31 @@ def test_members_of_another_architecture_are_refused(digits):
 def test_size_is_checked(digits):
     with pytest.raises(ValueError, match="`size` must be an int >= 1"):
         _population(lambda: None, digits)
+
+
+def test_members_on_their_own_folds_of_one_table_train_as_if_alone(digits):
+    """k-fold bagging's layout: one x, each member its training rows and validation rows."""
+    x, y = digits[0][:300], digits[1][:300]
+    folds = np.array_split(np.random.default_rng(0).permutation(300), 3)
+    config = CONFIGS[1]
+    members = []
+    for k, validation in enumerate(folds):
+        train = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != k]))
+        members.append(Member(_trainer(*config, seed=k), epochs=3, rows=train,
+                              validation_rows=np.sort(validation)))  # fmt: skip
+    results = {id(r.member): r for r in train_population(members, x, y, batch_size=32)}
+    for k, member in enumerate(members):
+        alone = _trainer(*config, seed=k)
+        history = alone.fit(
+            x[member.rows], y[member.rows], epochs=3, batch_size=32,
+            validation_data=(x[member.validation_rows], y[member.validation_rows]),
+        )  # fmt: skip
+        _assert_same_curves(results[id(member)].history.history, history.history)
+    again = [Member(_trainer(*config, seed=9), 2, rows=m.rows, validation_rows=m.validation_rows)
+             for m in members]  # fmt: skip
+    with CompilationCounter() as counter:  # the next candidate's folds: nothing new to compile
+        assert all(r.error is None for r in train_population(again, x, y, batch_size=32))
+    assert counter.count == 0
+    uneven = Member(_trainer(*config), epochs=1, rows=np.arange(150), validation_rows=folds[0])
+    with pytest.raises(ValueError, match="must train on 200 rows"):
+        list(train_population([members[0], uneven], x, y, batch_size=32))

@@ -155,10 +155,19 @@ def prepare_network(
     seed: int,
     max_epochs: int,
     patience: int,
+    target_scale: tuple[float, float] | None = None,
 ) -> NetworkFit:
-    """Build one network candidate with early stopping on the held-out part and a deadline."""
-    y_mean = float(data.y_train.mean()) if not task.classification else 0.0
-    y_std = float(data.y_train.std() or 1.0) if not task.classification else 1.0
+    """Build one network candidate with early stopping on the held-out part and a deadline.
+
+    Regression targets are standardized by ``target_scale`` (mean, deviation), by default
+    those of ``data.y_train``.
+    """
+    if task.classification:
+        y_mean, y_std = 0.0, 1.0
+    elif target_scale is None:
+        y_mean, y_std = float(data.y_train.mean()), float(data.y_train.std() or 1.0)
+    else:
+        y_mean, y_std = target_scale
     spec = {
         "family": family, "in_features": data.x_train.shape[1],
         "out_features": task.n_classes if task.classification else 1,
@@ -170,16 +179,29 @@ def prepare_network(
         learning_rate=params["learning_rate"], weight_decay=params["weight_decay"]
     )
     trainer = Trainer(build(spec), optimizer, loss_for(family, task), devices=_device(), seed=seed)
-    scale = (lambda y: y) if task.classification else (lambda y: (y - y_mean) / y_std)
-    y_train = data.y_train.astype(np.int32 if task.classification else np.float32)
-    y_val = data.y_val.astype(np.int32 if task.classification else np.float32)
+    scale = None if task.classification else (y_mean, y_std)
     stop = EarlyStopping("val_loss", patience=patience)
     fit_data = {
-        "x": data.x_train.astype(np.float32), "y": scale(y_train),
-        "validation_data": (data.x_val.astype(np.float32), scale(y_val)),
-        "batch_size": batch_size(len(y_train)),
+        "x": data.x_train.astype(np.float32), "y": scaled_targets(data.y_train, task, scale),
+        "validation_data": (
+            data.x_val.astype(np.float32), scaled_targets(data.y_val, task, scale)
+        ),
+        "batch_size": batch_size(len(data.y_train)),
     }  # fmt: skip
     return NetworkFit(spec, trainer, stop, [stop, DeadlineStop(deadline)], fit_data, max_epochs)
+
+
+def scaled_targets(y: np.ndarray, task: Task, scale: tuple[float, float] | None) -> np.ndarray:
+    """Targets as a network trains on them: class indices, or values standardized by ``scale``.
+
+    Example:
+        >>> scaled_targets(np.array([1.0, 3.0]), Task("regression"), (2.0, 1.0)).tolist()
+        [-1.0, 1.0]
+    """
+    if task.classification:
+        return y.astype(np.int32)
+    mean, std = scale if scale is not None else (0.0, 1.0)
+    return ((y - mean) / std).astype(np.float32)
 
 
 def fit_network(

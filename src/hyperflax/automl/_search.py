@@ -73,6 +73,7 @@ class Context:
     bounded_trials: bool
     verbose: int = 0
     persist: bool = True  # write members to the project, for a rerun to continue
+    fold_populations: bool = False  # a bagged network's folds train in one population
     preprocessors: dict[str, Any] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)
     members: dict[int, Candidate] = field(default_factory=dict)
@@ -204,11 +205,54 @@ class CandidateRunner(PopulationRunner):
         }  # fmt: skip
         return TrialOutput(metrics)
 
+    def _fit_folds_together(
+        self, context: TrialContext, family: str, params: dict[str, Any], started: float, cap: float
+    ) -> list[Member]:
+        """A bagged network: its k fold models train as one population, one ``vmap``-ed program.
+
+        Every fold model sees the same preprocessed rows (``x`` of every row) and trains on its
+        fold's training rows (trimmed to the smallest fold's count, at most one row less),
+        validating on its fold's held-out rows. Regression targets are standardized with the
+        mean and deviation of every row, which the folds must share.
+        """
+        ctx = self.ctx
+        kind = PREPROCESSOR[family]
+        x, y = ctx.prepare(kind), ctx.targets
+        scale = None if ctx.task.classification else (float(y.mean()), float(y.std() or 1.0))
+        n_rows = min(len(train) for train, _ in ctx.folds)
+        networks, members = [], []
+        for i, (train, val) in enumerate(ctx.folds):
+            network = _networks.prepare_network(
+                family, params, ctx.split(kind, i), ctx.task, deadline=started + cap,
+                seed=ctx.seed, max_epochs=ctx.preset.max_epochs, patience=ctx.preset.patience,
+                target_scale=scale,
+            )  # fmt: skip
+            networks.append(network)
+            members.append(trainers.Member(
+                network.trainer, network.epochs, network.callbacks, rows=train[:n_rows],
+                validation_rows=val,
+            ))  # fmt: skip
+        y_all = _networks.scaled_targets(y, ctx.task, scale)
+        results = trainers.train_population(
+            members, x.astype(np.float32), y_all,
+            batch_size=networks[0].data["batch_size"], size=len(members),
+        )  # fmt: skip
+        for result in results:
+            if result.error is not None:
+                raise result.error
+        return [Member(context.number, family, params, network.state()) for network in networks]
+
     def _fit(
         self, context: TrialContext, family: str, params: dict[str, Any], started: float, cap: float
     ) -> TrialOutput:
-        """Train the candidate on each fold in turn, each fold given its share of the time left."""
+        """Train the candidate on each fold in turn, each fold given its share of the time left.
+
+        With ``fold_populations``, a bagged network's folds train together instead.
+        """
         ctx = self.ctx
+        if ctx.bagged and ctx.fold_populations and family in NETWORKS:
+            folds = self._fit_folds_together(context, family, params, started, cap)
+            return self._score(Bagged(context.number, family, params, folds), started)
         end, models, k = started + cap, [], len(ctx.folds)
         for i in range(k):
             now = time.monotonic()
@@ -235,7 +279,7 @@ class CandidateRunner(PopulationRunner):
             family, params, started, cap = self._begin(hp)
         except TimeLimitError as error:  # not fatal here: networks still train beside it
             raise optuna.TrialPruned(str(error)) from error
-        if family not in NETWORKS or ctx.bagged:  # bagged networks train fold after fold
+        if family not in NETWORKS or ctx.bagged:  # a bagged network: its folds, one population
             return self._fit(context, family, params, started, cap)
         network = _networks.prepare_network(
             family, params, ctx.split(PREPROCESSOR[family]), ctx.task, deadline=started + cap,

@@ -36,12 +36,19 @@ class Member:
             ``trainer.stop_training = True`` or an exception ends this member only. A callback
             may read the member's model; changes it makes to the weights are not trained on.
         tag: anything the caller wants back with the result.
+        rows: the rows of ``x`` this member trains on (a fold of k-fold bagging), as if
+            ``fit`` were given ``x[rows], y[rows]``; ``None`` for every row. Members of one
+            population give the same number of rows, or all ``None``.
+        validation_rows: rows of ``x`` this member validates on (its ``val_*`` logs), instead
+            of ``validation_data``.
     """
 
     trainer: Trainer
     epochs: int
     callbacks: Sequence[Callback] = ()
     tag: Any = None
+    rows: np.ndarray | None = None
+    validation_rows: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -111,6 +118,51 @@ def _slice(tree: Any, k: Any) -> Any:
 _member_at = jax.jit(_slice)  # slot ``k``'s device state: one program for every slot
 
 
+class _FoldRows:
+    """The members' own rows of a shared ``x`` (folds), checked and stacked per epoch."""
+
+    def __init__(self, first: Member, n: int, given_validation: bool) -> None:
+        self.n_rows = n if first.rows is None else len(first.rows)
+        self.by_rows = first.rows is not None
+        self.validates = first.validation_rows is not None
+        if self.validates and given_validation:
+            raise ValueError("members with validation_rows take no validation_data or split")
+        self._filler = np.asarray(first.rows if first.rows is not None else [], np.int32)
+
+    def check(self, member: Member) -> None:
+        """Refuses a member whose rows do not match the first member's kind and count."""
+        rows, validation = member.rows, member.validation_rows
+        if (rows is not None) != self.by_rows or (validation is not None) != self.validates:
+            raise ValueError(
+                "every member of a population must give rows (and validation_rows) if the "
+                "first one does, and none otherwise"
+            )
+        if rows is not None and len(rows) != self.n_rows:
+            raise ValueError(
+                f"every member of a population must train on {self.n_rows} rows (the first "
+                f"member's count), got {len(rows)}; trim the folds to one size"
+            )
+
+    def subsets(self, members: list[Member | None]) -> np.ndarray | None:
+        """One row of training rows per slot (empty slots repeat the first member's)."""
+        if not self.by_rows:
+            return None
+        return np.stack([
+            self._filler if m is None or m.rows is None else np.asarray(m.rows, np.int32)
+            for m in members
+        ])  # fmt: skip
+
+    def validated(
+        self, member: Member, validated: Any, k: int, validation: Any, y: np.ndarray
+    ) -> tuple[np.ndarray, Any, np.ndarray]:
+        """Slot ``k``'s validation predictions, losses and targets (its own rows, if any)."""
+        predictions, losses = validated[0][k], None if validated[1] is None else validated[1][k]
+        if not self.validates:
+            return predictions, losses, validation[1]
+        rows = np.asarray(member.validation_rows)
+        return predictions[rows], None if losses is None else losses[rows], y[rows]
+
+
 def train_population(
     members: Sequence[Member] | Callable[[], Member | None],
     x: Any,
@@ -134,7 +186,7 @@ def train_population(
         members: the members, or a function returning the next member (``None``: none now;
             it is asked again when a slot frees, and training ends when no member is active
             and it has none).
-        x: training inputs, shared by every member.
+        x: training inputs, shared by every member (each trains on its ``rows``, if given).
         y: training targets.
         batch_size: the global batch size of every member.
         size: the population's slot count; defaults to ``len(members)``.
@@ -180,9 +232,10 @@ def train_population(
         x, y, validation_data=validation_data, validation_split=validation_split,
         batch_size=batch_size,
     )  # fmt: skip
+    folds = _FoldRows(first, len(y), validation is not None)
     key = program_key(lead)
     graphdef, eval_graphdef = key[0], lead._split(train=False)[0]
-    config = lead.train_config(graphdef, len(y), batch_size, shuffle, members=size)
+    config = lead.train_config(graphdef, folds.n_rows, batch_size, shuffle, members=size)
     strategy = lead._strategy
     data = strategy.place_data((x, y))
     placed_validation = validation and strategy.place_data(validation)
@@ -191,6 +244,7 @@ def train_population(
 
     def admit(member: Member) -> Any:
         """Start ``member``; its state, or ``None`` when it ended at once (result in ``ended``)."""
+        folds.check(member)
         if program_key(member.trainer) != key:
             raise ValueError(
                 "every member of a population must share the first member's architecture "
@@ -242,11 +296,14 @@ def train_population(
         seeds = np.asarray([s.trainer.seed if s else 0 for s in slots], np.int32)
         epochs = np.asarray([s.trainer.epoch if s else 0 for s in slots], np.int32)
         assert state is not None
-        *state, losses, predictions, rows = strategy.train_epoch(config, state, data, seeds, epochs)
+        subsets = folds.subsets([None if s is None else s.member for s in slots])
+        *state, losses, predictions, rows = strategy.train_epoch(
+            config, state, data, seeds, epochs, subsets
+        )
         params, rest, _ = state
         validated = None
-        if placed_validation:
-            x_val, y_val = placed_validation
+        if placed_validation or folds.validates:
+            x_val, y_val = placed_validation or data
             validated = lead.run_evaluate(
                 eval_graphdef, (params, rest), x_val, y_val, batch_size, members=size
             )
@@ -265,11 +322,7 @@ def train_population(
                     None if rows is None else y[rows[k]],
                     None
                     if validated is None
-                    else (
-                        validated[0][k],
-                        None if validated[1] is None else validated[1][k],
-                        validation[1],  # type: ignore[index]
-                    ),
+                    else folds.validated(member, validated, k, validation, y),
                 )
                 slot.history.append(epoch, logs)
                 trainer.epoch = epoch + 1

@@ -184,20 +184,23 @@ def device_train_epoch(
     y: Any,
     seed: jax.Array,
     epoch: jax.Array,
+    subset: jax.Array | None = None,
 ) -> tuple[Any, Any, Any, jax.Array, Any, Any]:
     """One epoch as one ``lax.scan``: shuffle on device (key from ``(seed, epoch)``), batch, step.
 
-    The last partial batch is dropped. Returns ``(params, rest, opt_state, step_losses,
-    predictions, rows)``; the last two are ``None`` unless ``config.with_predictions``.
+    With ``subset`` (row indices), the epoch runs over those rows only, exactly as over
+    ``(x[subset], y[subset])``. The last partial batch is dropped. Returns ``(params, rest,
+    opt_state, step_losses, predictions, rows)``; the last two are ``None`` unless
+    ``config.with_predictions``.
     """
-    n = jax.tree.leaves(y)[0].shape[0]
+    n = jax.tree.leaves(y)[0].shape[0] if subset is None else subset.shape[0]
     used = config.steps * config.n_devices * config.device_batch
     if config.shuffle:
         key = jax.random.fold_in(jax.random.key(seed), epoch)
         order = jax.random.permutation(key, n)[:used]
     else:
         order = jnp.arange(used)
-    rows = _device_rows(config, order)
+    rows = _device_rows(config, order if subset is None else subset[order])
 
     def body(carry: tuple[Any, Any, Any], ids: jax.Array) -> tuple[tuple[Any, Any, Any], Any]:
         p, r, o = carry

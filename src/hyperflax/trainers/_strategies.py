@@ -49,8 +49,12 @@ class Strategy(Protocol):
         data: tuple[Any, Any],
         seed: int | np.ndarray,
         epoch: int | np.ndarray,
+        subsets: np.ndarray | None = None,
     ) -> TrainOutputs:
-        """Runs one training epoch; ``state`` is ``(params, rest, opt_state)``."""
+        """Runs one training epoch; ``state`` is ``(params, rest, opt_state)``.
+
+        ``subsets`` (a population's, one row per member) limits each member to its rows.
+        """
         ...
 
     def evaluate(
@@ -81,25 +85,28 @@ def _shard_map_train(
     data: tuple[Any, Any],
     seed: Any,
     epoch: Any,
+    subsets: Any,
     *,
     config: ProgramConfig,
     mesh: Mesh,
 ) -> Any:
-    def run(state: tuple[Any, Any, Any], data: tuple[Any, Any], seed: Any, epoch: Any) -> Any:
-        def member(params: Any, rest: Any, opt_state: Any, seed: Any, epoch: Any) -> Any:
-            return device_train_epoch(config, params, rest, opt_state, *data, seed, epoch)
+    def run(
+        state: tuple[Any, Any, Any], data: tuple[Any, Any], seed: Any, epoch: Any, subsets: Any
+    ) -> Any:
+        def member(params: Any, rest: Any, opt_state: Any, seed: Any, epoch: Any, rows: Any) -> Any:
+            return device_train_epoch(config, params, rest, opt_state, *data, seed, epoch, rows)
 
-        return (jax.vmap(member) if config.members else member)(*state, seed, epoch)
+        return (jax.vmap(member) if config.members else member)(*state, seed, epoch, subsets)
 
     rows = _row_spec(config)
     mapped = jax.shard_map(
         run,
         mesh=mesh,
-        in_specs=(P(), P(), P(), P()),
+        in_specs=(P(), P(), P(), P(), P()),
         out_specs=(P(), P(), P(), P(), rows, rows),
         check_vma=_CHECK_VMA,
     )
-    return mapped(state, data, seed, epoch)
+    return mapped(state, data, seed, epoch, subsets)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "mesh"))
@@ -156,11 +163,12 @@ class ShardMapStrategy:
         data: tuple[Any, Any],
         seed: int | np.ndarray,
         epoch: int | np.ndarray,
+        subsets: np.ndarray | None = None,
     ) -> TrainOutputs:
-        """Runs one training epoch on all devices."""
+        """Runs one training epoch on all devices (each member on its ``subsets`` row)."""
         state = self._place_state(state)
         out = jax.block_until_ready(
-            _shard_map_train(state, data, seed, epoch, config=config, mesh=self.mesh)
+            _shard_map_train(state, data, seed, epoch, subsets, config=config, mesh=self.mesh)
         )
         params, rest, opt_state, losses, predictions, rows = out
         per_row = _flatten_rows(_host((predictions, rows)), config.members)
@@ -218,8 +226,11 @@ class PmapStrategy:
         data: tuple[Any, Any],
         seed: int | np.ndarray,
         epoch: int | np.ndarray,
+        subsets: np.ndarray | None = None,
     ) -> TrainOutputs:
-        """Runs one training epoch on all devices."""
+        """Runs one training epoch on all devices (populations and ``subsets``: shard_map)."""
+        if subsets is not None:
+            raise ValueError("training on row subsets needs strategy='shard_map'")
         run = _pmapped(device_train_epoch, self.devices, (None, None, None, None, 0, 0, None, None))
         out = jax.block_until_ready(run(config, *state, *data, seed, epoch))
         params, rest, opt_state = jax.tree.map(lambda a: a[0], out[:3])
