@@ -12,6 +12,7 @@ TUNER = "hx:tuner"  # the tuner class that created the study
 AUTOML_FINGERPRINT = "hx:automl:fingerprint"  # the data and settings an AutoML study was made for
 WORKERS = "hx:workers"  # how many searches (workers, resumes) have joined the study
 SEARCHED = "hx:searched"  # what the study searches: the objective function or model builder
+EXPORT = "hx:export"  # how `hyperflax export` rebuilds a model: builder, input spec, task, seed
 
 # -- trial user attributes ------------------------------------------------------------------
 OWNER = "hx:owner"  # "host:pid:start" of the worker running the trial; written first

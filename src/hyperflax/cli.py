@@ -133,6 +133,33 @@ def summary(directory: str, project_name: str, storage: str | None, num_trials: 
     _results.print_summary(study, objective, objective.rank(complete)[:num_trials])
 
 
+def export(
+    project: str,
+    path: str,
+    *,
+    build: str | None = None,
+    trial: int | None = None,
+    storage: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Export the best model of a finished search in ``project`` to ``path`` and say where.
+
+    Example:
+        >>> export("hx_runs/digits", "exported/digits")  # doctest: +SKIP
+        exported hx_runs/digits to /home/me/exported/digits; serve it with: ...
+    """
+    from hyperflax.tuners._project_export import export_project
+
+    try:
+        written = export_project(
+            project, path, build=build, trial=trial, storage=storage, overwrite=overwrite
+        )
+    except (ValueError, ImportError, FileExistsError) as e:
+        raise SystemExit(f"hyperflax export: {e}") from e
+    print(f"exported {Path(project)} to {written}; serve it with: hyperflax serve {written}")
+    return written
+
+
 def serve(path: str, *, host: str = "127.0.0.1", port: int = 5001) -> NoReturn:
     """Serve an exported model at ``http://host:port/invocations`` from any shell.
 
@@ -227,6 +254,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("project", metavar="PROJECT_DIR", help="a project directory, hx_runs/NAME")
     p.add_argument("--optuna-port", type=int, default=None, help="default: a free port")
     p.add_argument("--mlflow-port", type=int, default=None, help="default: a free port")
+    p = commands.add_parser(
+        "export", help="export the best model of a finished search from its checkpoints"
+    )
+    p.add_argument("project", metavar="PROJECT_DIR", help="a project directory, hx_runs/NAME")
+    p.add_argument("path", metavar="PATH", help="the artifact directory to write")
+    p.add_argument("--build", default=None, help="module:name of the model builder, if needed")
+    p.add_argument("--trial", type=int, default=None, help="a trial number instead of the best")
+    p.add_argument("--storage", default=None, help="the study's storage URL, if not study.db")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing artifact")
     p = commands.add_parser("serve", help="serve an exported model with MLflow's scoring server")
     p.add_argument("path", help="a directory written by tuner.export_best or hx.export_model")
     p.add_argument("--port", type=int, default=5001, help="the TCP port (default 5001)")
@@ -289,6 +325,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             max_trials=args.max_trials,
             proba=args.proba,
         )
+    elif args.command == "export":
+        export(args.project, args.path, build=args.build, trial=args.trial,
+               storage=args.storage, overwrite=args.overwrite)  # fmt: skip
     elif args.command == "serve":
         serve(args.path, host=args.host, port=args.port)
     elif args.command == "dashboard":

@@ -154,6 +154,13 @@ class Runner(abc.ABC):
         """Export ``trial``'s model for the tracker, or ``None`` when there is nothing to export."""
         return None
 
+    def export_recipe(self) -> dict[str, Any] | None:
+        """What ``hyperflax export`` needs to rebuild a trial's model later (stored in the study).
+
+        ``None`` when there is no model to export.
+        """
+        return None
+
 
 class _BudgetReached(Exception):  # noqa: N818 - control flow, not an error
     """Raised by ``hp.report`` when a plain function has used the epochs its plan gives it."""
@@ -201,6 +208,26 @@ class FunctionRunner(Runner):
         epochs = context.plan.epochs
         if epochs is not None and step + 1 >= epochs:
             raise _BudgetReached
+
+
+def importable_name(hypermodel: Any) -> str | None:
+    """``module:name`` of a HyperModel's build function (or of its subclass), if importable.
+
+    ``None`` for code another process cannot import by name: a script run as ``__main__``, a
+    function defined inside another one.
+
+    Example:
+        >>> from hyperflax.tuners._random import RandomSearch
+        >>> importable_name(RandomSearch)
+        'hyperflax.tuners._random:RandomSearch'
+    """
+    target = getattr(hypermodel, "build_model", None) or hypermodel
+    if not callable(target) or not hasattr(target, "__qualname__"):
+        target = type(target)
+    module, name = getattr(target, "__module__", None), target.__qualname__
+    if not module or module == "__main__" or "<" in name:
+        return None
+    return f"{module}:{name}"
 
 
 def searched_name(hypermodel: Any) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 from flax import nnx
 from optuna.trial import FrozenTrial, TrialState
 
@@ -34,7 +35,7 @@ from hyperflax.tuners._hypermodel import HyperModel
 from hyperflax.tuners._objective import Objective
 from hyperflax.tuners._plan import TrialPlan
 from hyperflax.tuners._populations import PopulationRunner
-from hyperflax.tuners._runner import SearchArgs, TrialContext, TrialOutput
+from hyperflax.tuners._runner import SearchArgs, TrialContext, TrialOutput, importable_name
 
 BEST = "best.npz"  # best-epoch model weights
 LAST = "last.npz"  # full training state after the last epoch, for a trial that is continued
@@ -262,6 +263,18 @@ class ModelRunner(PopulationRunner):
             model, path, example_input=example_input, metadata=metadata, overwrite=overwrite,
             class_labels=trial.user_attrs.get(keys.CLASSES) if classifier else None,
         )  # fmt: skip
+
+    def export_recipe(self) -> dict[str, Any] | None:
+        """The builder's ``module:name``, one input's shape and dtype, the task and the seed."""
+        if self.data is None or isinstance(self.data.x, dict):
+            return None
+        example = np.asarray(self.data.x[:1])
+        return {
+            "build": importable_name(self.hypermodel),
+            "input": {"shape": list(example.shape[1:]), "dtype": example.dtype.name},
+            "classifier": self.hypermodel.loss in ("cross_entropy", "binary_cross_entropy"),
+            "seed": self.seed,
+        }
 
     def export_for_tracking(self, trial: FrozenTrial, objective: Objective) -> Path | None:
         """Export the best model into the project, for the tracker to log."""

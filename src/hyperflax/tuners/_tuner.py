@@ -16,6 +16,7 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from hyperflax import _study_keys as keys
 from hyperflax.search_spaces import HyperParameters
 from hyperflax.tracking import MLflowTracker, Tracker
 from hyperflax.tuners import _loop, _results, _study
@@ -272,6 +273,9 @@ class Tuner:
         """
         args = SearchArgs(x, y, validation_data, validation_split, epochs, batch_size, callbacks)
         self.runner.prepare(args, objective=self.objective, plans_epochs=self.plans_epochs)
+        recipe = self.runner.export_recipe()
+        if recipe is not None and self.study.user_attrs.get(keys.EXPORT) != recipe:
+            self.study.set_user_attr(keys.EXPORT, recipe)  # for `hyperflax export` later
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # hyperflax reports trials itself
         try:
