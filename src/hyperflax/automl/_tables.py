@@ -11,6 +11,7 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from hyperflax._errors import DataError
+from hyperflax.export._table import as_numbers, as_text
 
 
 @dataclass(frozen=True)
@@ -112,18 +113,8 @@ def normalize(frame: pd.DataFrame, columns: Columns, name: str = "X") -> pd.Data
         raise DataError(
             f"`{name}` lacks the columns {missing} seen in fit; pass the same columns as in fit"
         )
-    out = {}
-    for column in columns.numeric:
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values):
-            values = values.astype("float64")
-        out[column] = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
-    for column in columns.categorical:
-        values = frame[column].astype(object)
-        present = values.notna().to_numpy()
-        text = np.full(len(values), np.nan, dtype=object)
-        text[present] = [str(v) for v in values[present]]
-        out[column] = text
+    out = {column: as_numbers(frame[column]) for column in columns.numeric}
+    out |= {column: as_text(frame[column]) for column in columns.categorical}
     return pd.DataFrame(out, columns=list(columns.names))
 
 

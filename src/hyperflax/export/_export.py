@@ -2,7 +2,7 @@
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,18 @@ from hyperflax.export._manifest import (
     write_manifest,
 )
 from hyperflax.export._mlflow import finish_mlmodel, save_pyfunc
-from hyperflax.export._onnx import ONNX_FILE, ORT_FILE, require_onnx, write_onnx, write_ort
+from hyperflax.export._onnx import (
+    ONNX_FILE,
+    ORT_FILE,
+    require_onnx,
+    write_onnx,
+    write_onnx_function,
+    write_ort,
+)
 from hyperflax.export._predictor import load_model
 from hyperflax.export._preprocessing import Preprocessing
 from hyperflax.export._program import PLATFORMS, ExportedProgram, lower_model
+from hyperflax.export._table import encode_table
 
 MANIFEST_VERSIONS = ("hyperflax", "jax", "jaxlib", "flax", "numpy")
 INPUT_EXAMPLE_ROWS = 1
@@ -126,14 +134,18 @@ def export_model(
     model: Any,
     path: str | os.PathLike[str],
     *,
-    example_input: Any,
+    example_input: Any = None,
     preprocessing: Any = None,
     metadata: dict[str, Any] | None = None,
     class_labels: Sequence[Any] | None = None,
     overwrite: bool = False,
     formats: Sequence[str] = ("jax",),
 ) -> Path:
-    """Export a Flax NNX model to a directory that is a hyperflax artifact and an MLflow model.
+    """Export a model to a directory that is a hyperflax artifact and an MLflow model.
+
+    ``model`` is a Flax NNX module, or a fitted AutoML estimator
+    (``hx.automl.TabularClassifier``/``TabularRegressor``), which exports its whole pipeline
+    as one program (see its ``export``; ``example_input`` is not needed).
 
     The model runs in eval mode as a ``jax.export`` program with a symbolic batch dimension,
     lowered for CPU and CUDA; its weights are program arguments stored in a pickle-free
@@ -145,7 +157,7 @@ def export_model(
 
     Args:
         model: A ``flax.nnx.Module`` called as ``model(x)`` and returning one array (logits for
-            classifiers).
+            classifiers), or a fitted AutoML estimator.
         path: The directory to write.
         example_input: A numeric array of shape ``(batch, *features)`` as passed to
             :meth:`Predictor.predict` (before ``preprocessing``); fixes feature shape and dtype.
@@ -182,6 +194,19 @@ def export_model(
         ...              class_labels=["setosa", "versicolor", "virginica"])  # doctest: +SKIP
         PosixPath('/home/me/exported/iris')
     """
+    if hasattr(model, "export") and hasattr(model, "leaderboard"):  # an AutoML estimator
+        if example_input is not None or preprocessing is not None or class_labels is not None:
+            raise TypeError(
+                "an AutoML estimator exports its own preprocessing, classes and inputs: call "
+                "export_model(estimator, path) without example_input, preprocessing or "
+                "class_labels"
+            )
+        return Path(model.export(path, metadata=metadata, overwrite=overwrite, formats=formats))
+    if example_input is None:
+        raise TypeError(
+            "export_model() needs example_input=... for a Flax module: a batch of inputs as "
+            "passed to Predictor.predict, e.g. example_input=x_train[:8]"
+        )
     target = Path(path).absolute()
     formats = _check_formats(formats)
     if "onnx" in formats:
@@ -192,37 +217,142 @@ def export_model(
     with atomic_directory(target, overwrite=overwrite) as scratch:
         program = lower_model(model, example if scaler is None else scaler.apply(example))
         labels, activation = _classes(metadata, class_labels, program.output_spec)
-        manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "task": "regression" if labels is None else "classification",
-            "input": program.input_spec.to_json(),
-            "output": {
-                **program.output_spec.to_json(),
-                "kind": "values" if labels is None else "logits",
-                "activation": activation,
-            },
-            "class_labels": labels,
-            "preprocessing": None if scaler is None else scaler.to_json(),
-            "program": {"platforms": list(PLATFORMS), "weights": program.weight_names},
-            "metadata": metadata,
-            "versions": installed_versions(MANIFEST_VERSIONS),
-        }
-        work, result = scratch / "work", scratch / RESULT
+        manifest = _manifest(
+            program, labels, metadata, kind="values" if labels is None else "logits",
+            activation=activation, preprocessing=None if scaler is None else scaler.to_json(),
+        )  # fmt: skip
+        work = scratch / "work"
         _write_core(work, program, scaler, manifest)
-        onnx = None
-        if "onnx" in formats:  # checked against the artifact: what load_model computes
-            x = example.astype(jax.dtypes.canonicalize_dtype(example.dtype))
-            want = load_model(work).outputs(x)
-            onnx = manifest["onnx"] = write_onnx(model, scaler, x, want, work / ONNX_FILE)
-        if "ort" in formats:
-            manifest["ort"] = write_ort(work / ONNX_FILE, work / ORT_FILE, x, want)
-        rows = example[:INPUT_EXAMPLE_ROWS]
-        save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
-        extra = [f for f, kind in ((ONNX_FILE, "onnx"), (ORT_FILE, "ort")) if kind in formats]
-        for name in (PROGRAM_FILE, ARRAYS_FILE, *extra):
-            os.replace(work / name, result / name)
-        write_manifest(result, manifest)  # first, so that MLmodel's size counts it
-        finish_mlmodel(result, onnx=onnx)
-        write_manifest(result, manifest)  # MLmodel's new sha256; the same size
+        x = example.astype(jax.dtypes.canonicalize_dtype(example.dtype))
+        onnx = _onnx_files(
+            work, manifest, formats, x, x,
+            lambda onnx_path, want: write_onnx(model, scaler, x, want, onnx_path),
+        )  # fmt: skip
+        _finish(scratch, manifest, example[:INPUT_EXAMPLE_ROWS], formats, onnx)
+    return target
+
+
+def _manifest(
+    program: ExportedProgram,
+    labels: list[Any] | None,
+    metadata: dict[str, Any],
+    *,
+    kind: str,
+    activation: str | None,
+    preprocessing: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "task": "regression" if labels is None else "classification",
+        "input": program.input_spec.to_json(),
+        "output": {**program.output_spec.to_json(), "kind": kind, "activation": activation},
+        "class_labels": labels,
+        "preprocessing": preprocessing,
+        "program": {"platforms": list(PLATFORMS), "weights": program.weight_names},
+        "metadata": metadata,
+        "versions": installed_versions(MANIFEST_VERSIONS),
+    }
+
+
+def _onnx_files(
+    work: Path,
+    manifest: dict[str, Any],
+    formats: Sequence[str],
+    x: np.ndarray,
+    rows: Any,
+    convert: Callable[[Path, np.ndarray], dict[str, Any]],
+) -> dict[str, Any] | None:
+    """Write ``model.onnx`` (and ``model.ort``) as ``formats`` ask, checked on the example.
+
+    ``rows`` is the example as :meth:`Predictor.outputs` takes it and ``x`` as the graph takes
+    it; the graphs must reproduce what the artifact in ``work`` computes for it.
+    """
+    if "onnx" not in formats:
+        return None
+    want = load_model(work).outputs(rows)
+    onnx = manifest["onnx"] = convert(work / ONNX_FILE, want)
+    if "ort" in formats:
+        manifest["ort"] = write_ort(work / ONNX_FILE, work / ORT_FILE, x, want)
+    return onnx
+
+
+def _finish(
+    scratch: Path,
+    manifest: dict[str, Any],
+    rows: Any,
+    formats: Sequence[str],
+    onnx: dict[str, Any] | None,
+) -> None:
+    """Make ``scratch/work`` (a loadable artifact) the MLflow model ``scratch/RESULT``."""
+    work, result = scratch / "work", scratch / RESULT
+    save_pyfunc(work / PYFUNC_FILE, result, rows, load_model(work).predict(rows))
+    extra = [f for f, kind in ((ONNX_FILE, "onnx"), (ORT_FILE, "ort")) if kind in formats]
+    for name in (PROGRAM_FILE, ARRAYS_FILE, *extra):
+        os.replace(work / name, result / name)
+    write_manifest(result, manifest)  # first, so that MLmodel's size counts it
+    finish_mlmodel(result, onnx=onnx)
+    write_manifest(result, manifest)  # MLmodel's new sha256; the same size
+
+
+def export_table_program(
+    program: ExportedProgram,
+    path: str | os.PathLike[str],
+    *,
+    columns: list[dict[str, Any]],
+    class_labels: Sequence[Any] | None,
+    decision_threshold: float | None,
+    metadata: dict[str, Any] | None,
+    example_rows: Any,
+    overwrite: bool,
+    function: Callable[[Any], Any],
+    formats: Sequence[str] = ("jax",),
+) -> Path:
+    """Write a table model's program (input: :mod:`~hyperflax.export._table` codes) as an artifact.
+
+    The program returns class probabilities (a classifier: ``class_labels`` given) or values.
+    ``hyperflax.json`` records ``columns`` (with each categorical column's vocabulary) and the
+    binary ``decision_threshold``, which :class:`Predictor` applies.
+
+    Args:
+        program: The lowered program, taking the float32 codes of ``columns``.
+        path: The directory to write.
+        columns: The input columns, as :func:`~hyperflax.export._table.encode_table` takes them.
+        class_labels: The label of each probability column, or ``None`` for a regressor.
+        decision_threshold: A binary classifier's threshold on the second class, or ``None``.
+        metadata: JSON-serializable user metadata.
+        example_rows: A DataFrame of a few rows: the MLflow input example (its first row) and
+            what ONNX graphs are checked on.
+        overwrite: Replace an existing artifact at ``path``.
+        function: The program as a function of the codes alone (weights closed over), which
+            ONNX graphs are converted from.
+        formats: ``("jax",)``, or with ``"onnx"`` (and ``"ort"``) as in :func:`export_model`.
+
+    Returns:
+        The absolute path of the written directory.
+
+    Raises:
+        ValueError: For unknown formats, or an ONNX graph that does not reproduce the program.
+        ImportError: For ``"onnx"`` without the ``onnx`` extra.
+    """
+    formats = _check_formats(formats)
+    if "onnx" in formats:
+        require_onnx()  # before anything is written
+    metadata = _check_metadata(metadata)
+    target = Path(path).absolute()
+    labels = None if class_labels is None else np.asarray(class_labels).tolist()
+    with atomic_directory(target, overwrite=overwrite) as scratch:
+        manifest = _manifest(
+            program, labels, metadata, kind="values" if labels is None else "probabilities",
+            activation=None, preprocessing=None,
+        )  # fmt: skip
+        manifest |= {"columns": columns, "decision_threshold": decision_threshold}
+        work = scratch / "work"
+        _write_core(work, program, None, manifest)
+        x = encode_table(example_rows, columns)
+        onnx = _onnx_files(
+            work, manifest, formats, x, example_rows,
+            lambda onnx_path, want: write_onnx_function(function, x, want, onnx_path),
+        )  # fmt: skip
+        _finish(scratch, manifest, example_rows.iloc[:INPUT_EXAMPLE_ROWS], formats, onnx)
     return target

@@ -4,6 +4,7 @@ import contextlib
 import io
 import tempfile
 import warnings
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -60,17 +61,39 @@ def write_onnx(
         ImportError: without the ``onnx`` extra.
         ValueError: when the model does not convert, or the graph disagrees with ``want``.
     """
-    import jax
     import jax.numpy as jnp
     from flax import nnx
 
-    jax2onnx, onnx = require_onnx()
     module = nnx.merge(*nnx.split(model))  # a copy: eval mode does not touch the caller's
     module.eval()
 
-    def forward(v: jax.Array) -> jax.Array:
+    def forward(v: Any) -> Any:
         return module(v if scaler is None else scaler.apply(v, jnp))
 
+    return write_onnx_function(forward, x, want, path)
+
+
+def write_onnx_function(
+    forward: Callable[[Any], Any], x: np.ndarray, want: np.ndarray, path: Path
+) -> dict[str, Any]:
+    """Write ``forward`` (a pure JAX function of one batch) as an ONNX graph, checked on ``x``.
+
+    Args:
+        forward: The function to convert; arrays it closes over become graph constants.
+        x: An example batch, in the graph's input dtype.
+        want: What the exported JAX program returns for ``x``.
+        path: The ``.onnx`` file to write.
+
+    Returns:
+        What the manifest records (see :func:`write_onnx`).
+
+    Raises:
+        ImportError: without the ``onnx`` extra.
+        ValueError: when ``forward`` does not convert, or the graph disagrees with ``want``.
+    """
+    import jax
+
+    jax2onnx, onnx = require_onnx()
     (batch,) = jax.export.symbolic_shape("batch")
     spec = jax.ShapeDtypeStruct((batch, *x.shape[1:]), x.dtype)
     try:

@@ -6,12 +6,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from numpy.typing import ArrayLike
 
 from hyperflax._errors import ArtifactError
 from hyperflax.export._arrays import PREPROCESSING_PREFIX, load_arrays, restore, weight_key
 from hyperflax.export._manifest import ARRAYS_FILE, PROGRAM_FILE, TensorSpec, read_manifest
 from hyperflax.export._preprocessing import Preprocessing
+from hyperflax.export._table import encode_table
 
 
 def _shape_text(features: tuple[int, ...]) -> str:
@@ -35,8 +35,13 @@ class Predictor:
         path: The artifact directory.
         task: ``"classification"`` or ``"regression"``.
         input_spec: Dtype and shape of the model input (``None`` for the batch dimension).
-        output_spec: Dtype and shape of the raw model output (logits for classifiers).
+        output_spec: Dtype and shape of the raw model output (logits for classifiers, or class
+            probabilities for an AutoML ensemble).
         class_labels: The label of each class (classifiers), else ``None``.
+        columns: For a table model (an AutoML export), each input column's name and kind,
+            with the vocabulary of a categorical column; else ``None``.
+        decision_threshold: The probability of the second class above which a binary
+            classifier predicts it (an AutoML export's calibrated threshold), else ``None``.
         metadata: The user metadata given at export (hyperparameters, metrics, ...).
         versions: Library versions at export time.
 
@@ -61,7 +66,10 @@ class Predictor:
         self.class_labels: list[Any] | None = manifest["class_labels"]
         self.metadata: dict[str, Any] = manifest["metadata"]
         self.versions: dict[str, str | None] = manifest["versions"]
+        self.columns: list[dict[str, Any]] | None = manifest.get("columns")
+        self.decision_threshold: float | None = manifest.get("decision_threshold")
         self._activation: str | None = manifest["output"]["activation"]
+        self._kind: str = manifest["output"]["kind"]
         self._preprocessing = preprocessing
         self._weights = jax.device_put(weights)
         self._call = jax.jit(program.call)
@@ -69,7 +77,9 @@ class Predictor:
     def __repr__(self) -> str:
         return f"Predictor(path='{self.path}', task={self.task!r}, input={self.input_spec})"
 
-    def _check_input(self, x: ArrayLike) -> np.ndarray:
+    def _check_input(self, x: Any) -> np.ndarray:
+        if self.columns is not None:  # a table: columns by name or position, then codes
+            x = encode_table(x, self.columns)
         x = np.asarray(x)
         spec, features = self.input_spec, self.input_spec.feature_shape
         if not np.can_cast(x.dtype, spec.dtype, casting="same_kind"):
@@ -99,13 +109,33 @@ class Predictor:
             )
         return cast
 
-    def outputs(self, x: ArrayLike) -> np.ndarray:
+    def encode(self, x: Any) -> np.ndarray:
+        """The program's input for ``x``, as ``model.onnx`` (and any other runtime) takes it.
+
+        For a table model (an AutoML export), the float32 codes of its columns: numbers as
+        they are (NaN for missing), categories as positions in ``columns``' vocabularies (the
+        vocabulary's length for missing, one more for unseen); otherwise ``x`` cast to the
+        input dtype.
+
+        Example:
+            >>> codes = load_model("exported/table").encode(frame)  # doctest: +SKIP
+            >>> session.run(None, {"x": codes})  # doctest: +SKIP
+        """
+        x = self._check_input(x)
+        if self._preprocessing is not None:
+            x = self._preprocessing.apply(x)
+        return self._cast(x)
+
+    def outputs(self, x: Any) -> np.ndarray:
         """Return the raw model output (logits for classifiers) for a batch.
 
         Args:
             x: Array of shape ``(batch, *input_spec.shape[1:])`` whose dtype casts to
                 ``input_spec.dtype`` without changing kind: bool, int or float for a float
-                model (float64 and int64 inputs are cast to float32).
+                model (float64 and int64 inputs are cast to float32). A table model takes a
+                DataFrame (columns by name), a mapping of columns, or rows of values in the
+                order of ``columns``; numbers and text as in training, missing values as
+                ``None``/NaN, unseen categories allowed.
 
         Raises:
             ValueError: If ``x`` has the wrong feature shape, a dtype that does not cast (strings,
@@ -116,14 +146,12 @@ class Predictor:
             >>> load_model("exported/digits").outputs(x_test[:2]).shape  # doctest: +SKIP
             (2, 10)
         """
-        x = self._check_input(x)
-        if self._preprocessing is not None:
-            x = self._preprocessing.apply(x)
+        x = self.encode(x)
         if x.shape[0] == 0:  # symbolic batch dimensions are >= 1
             return np.zeros((0, *self.output_spec.feature_shape), self.output_spec.dtype)
-        return np.asarray(self._call(self._weights, self._cast(x)))
+        return np.asarray(self._call(self._weights, x))
 
-    def predict(self, x: ArrayLike) -> np.ndarray:
+    def predict(self, x: Any) -> np.ndarray:
         """Predict a batch: outputs for regression, class labels for classification.
 
         Args:
@@ -139,12 +167,17 @@ class Predictor:
         """
         if self.class_labels is None:
             return self.outputs(x)
-        return np.asarray(self.class_labels)[self.predict_proba(x).argmax(axis=-1)]
+        proba = self.predict_proba(x)
+        labels = np.asarray(self.class_labels)
+        if self.decision_threshold is not None and proba.shape[-1] == 2:
+            return labels[(proba[:, 1] >= self.decision_threshold).astype(int)]
+        return labels[proba.argmax(axis=-1)]
 
-    def predict_proba(self, x: ArrayLike) -> np.ndarray:
+    def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities of a batch, shape ``(batch, n_classes)`` (classifiers only).
 
-        The logits go through a softmax, or a sigmoid for a single-logit binary classifier.
+        The logits go through a softmax, or a sigmoid for a single-logit binary classifier;
+        a program that returns probabilities (an AutoML ensemble) is only normalized.
 
         Raises:
             TypeError: If the artifact is a regressor.
@@ -156,6 +189,8 @@ class Predictor:
         if self.class_labels is None:
             raise TypeError(f"predict_proba needs a classifier; '{self.path}' is a {self.task}")
         logits = self.outputs(x).astype(np.float64)
+        if self._kind == "probabilities":
+            return logits / logits.sum(axis=-1, keepdims=True)
         if self._activation == "sigmoid":
             positive = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
             return np.stack([1.0 - positive, positive], axis=-1)

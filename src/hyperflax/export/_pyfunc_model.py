@@ -46,10 +46,13 @@ class HyperflaxPyfunc(PythonModel):
     ) -> np.ndarray:
         """Regression outputs or class labels for a batch (float64 and int inputs are cast).
 
+        A table model (an AutoML export) takes the DataFrame or columns as they come.
+
         ``model_input`` is what MLflow passes: an array, a list, a DataFrame or a dict of columns.
         """
+        table = self._predictor.columns is not None  # columns by name: the frame as it is
         try:
-            return self._predictor.predict(_as_array(model_input))
+            return self._predictor.predict(model_input if table else _as_array(model_input))
         except ValueError as e:  # pandas' too: a dict of columns of unequal lengths
             raise MlflowException.invalid_parameter_value(f"hyperflax model input: {e}") from e
 
