@@ -132,9 +132,9 @@ def test_binary_threshold_travels_with_the_export(tmp_path, cancer):
     np.testing.assert_array_equal(predictor.predict(X), clf.predict(X))
 
 
-def test_ensemble_exports_as_one_onnx_graph(tmp_path, mixed, bagged_classifier):
+def test_ensemble_exports_as_one_onnx_graph_and_quantizes(tmp_path, mixed, bagged_classifier):
     ort = pytest.importorskip("onnxruntime")
-    X, _ = mixed
+    X, y = mixed
     path = bagged_classifier.export(tmp_path / "clf", formats=("jax", "onnx", "ort"))
     predictor = hx.load_model(path)
     rows = _new_rows(X)
@@ -145,6 +145,17 @@ def test_ensemble_exports_as_one_onnx_graph(tmp_path, mixed, bagged_classifier):
         got = session.run(None, {session.get_inputs()[0].name: codes})[0]
         np.testing.assert_allclose(got, bagged_classifier.predict_proba(rows), atol=1e-4)
     assert "onnx" in (path / "MLmodel").read_text()
+    # int8: the calibration and validation rows are DataFrames, encoded as predict does;
+    # only dense layers are quantized, so trees, lookups and preprocessing stay exact
+    report = hx.quantize(path, X.iloc[:200], (X.iloc[200:], y[200:]), max_drop=0.2)
+    assert report.metric == "accuracy" and report.float32 == pytest.approx(
+        np.mean(bagged_classifier.predict(X.iloc[200:]) == y[200:]), abs=1e-9
+    )
+    int8_file = str(path / "model.int8.onnx")
+    session = ort.InferenceSession(int8_file, providers=["CPUExecutionProvider"])
+    int8 = session.run(None, {session.get_inputs()[0].name: codes})[0]
+    np.testing.assert_allclose(int8.sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(int8 - bagged_classifier.predict_proba(rows)).max() < 0.1  # 1e-7 measured
 
 
 @pytest.mark.parametrize("family", ["knn", "linear"])

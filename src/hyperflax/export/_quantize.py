@@ -14,9 +14,13 @@ from hyperflax.export._atomic import RESULT, atomic_directory
 from hyperflax.export._manifest import read_manifest, write_manifest
 from hyperflax.export._mlflow import finish_mlmodel
 from hyperflax.export._onnx import ONNX_FILE, require_onnx
+from hyperflax.export._table import encode_table
 
 INT8_FILE = "model.int8.onnx"
 _CALIBRATION_BATCH = 64
+# Only the layers that hold weights: tree thresholds, lookup tables and the arithmetic of
+# preprocessing stay float32 (int8 ranges would move splits and category codes).
+_DENSE_OPS = ["MatMul", "Gemm", "Conv", "ConvTranspose"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +64,13 @@ def _metric(manifest: dict[str, Any], outputs: np.ndarray, y: np.ndarray) -> tup
     labels = manifest.get("class_labels")
     if labels is None:
         return "rmse", float(np.sqrt(np.mean((outputs - y.reshape(len(y), -1)) ** 2)))
-    index = (outputs[:, 0] > 0).astype(int) if outputs.shape[1] == 1 else outputs.argmax(1)
+    threshold = manifest.get("decision_threshold")
+    if outputs.shape[1] == 1:  # one logit
+        index = (outputs[:, 0] > 0).astype(int)
+    elif threshold is not None and outputs.shape[1] == 2:  # probabilities, tuned threshold
+        index = (outputs[:, 1] >= threshold * outputs.sum(1)).astype(int)
+    else:
+        index = outputs.argmax(1)
     return "accuracy", float(np.mean(np.asarray(labels, dtype=object)[index] == y))
 
 
@@ -83,6 +93,26 @@ def _check_targets(manifest: dict[str, Any], x: np.ndarray, y: Any) -> np.ndarra
             f"{unknown[:5]}; pass the labels, not their indices"
         )
     return np.asarray([labels[[str(v) for v in labels].index(str(t))] for t in target], object)
+
+
+def _inputs(manifest: dict[str, Any], data: Any) -> np.ndarray:
+    """The graph input of raw ``data``: a table's columns encoded, an array cast."""
+    if "columns" in manifest:  # an AutoML export: the same codes as Predictor.encode
+        return encode_table(data, manifest["columns"])
+    return np.asarray(data, dtype=np.dtype(manifest["input"]["dtype"]))
+
+
+def _scalar_bias_gemms(path: Path) -> list[str]:
+    """``Gemm`` nodes with a broadcast (not per-output) bias, which ONNX Runtime cannot quantize."""
+    import onnx
+
+    graph = onnx.load(path).graph
+    shapes = {i.name: len(i.dims) for i in graph.initializer}
+    return [
+        node.name
+        for node in graph.node
+        if node.op_type == "Gemm" and len(node.input) > 2 and shapes.get(node.input[2], 1) != 1
+    ]
 
 
 def _latency(session: Any, name: str, x: np.ndarray, repeats: int = 5) -> tuple[float, float]:
@@ -116,8 +146,8 @@ def quantize(
 
     Args:
         path: An export directory with ``model.onnx``.
-        calibration_data: Representative raw inputs (as given to ``predict``), a few hundred
-            rows; they set the int8 ranges.
+        calibration_data: Representative raw inputs (as given to ``predict``: a DataFrame
+            for an AutoML export), a few hundred rows; they set the int8 ranges.
         validation_data: ``(x, y)`` held out from training and calibration: class labels for
             a classifier, values for a regressor.
         max_drop: The largest accepted fall in accuracy (classifiers, e.g. 0.01 = one point)
@@ -154,9 +184,8 @@ def quantize(
             f"{str(root)!r} has no {ONNX_FILE}; export it with formats=('jax', 'onnx') first"
         )
     name = manifest["onnx"]["input"]
-    dtype = np.dtype(manifest["input"]["dtype"])
-    calibration = np.asarray(calibration_data, dtype=dtype)
-    x_val = np.asarray(validation_data[0], dtype=dtype)
+    calibration = _inputs(manifest, calibration_data)
+    x_val = _inputs(manifest, validation_data[0])
     y_val = _check_targets(manifest, x_val, validation_data[1])
 
     class Batches(CalibrationDataReader):
@@ -171,11 +200,14 @@ def quantize(
 
     with tempfile.TemporaryDirectory(prefix="hx_quantize_", dir=root.parent) as scratch:
         int8, prepared = Path(scratch) / INT8_FILE, Path(scratch) / "prepared.onnx"
-        quant_pre_process(root / ONNX_FILE, prepared)  # shape inference and graph folding
+        # ONNX shape inference and graph folding; ONNX Runtime's symbolic shape inference
+        # gives up on ensembles (tree lookups), and dense layers need none of it
+        quant_pre_process(root / ONNX_FILE, prepared, skip_symbolic_shape=True)
         quantize_static(
             prepared, int8, Batches(), quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            per_channel=per_channel,
+            per_channel=per_channel, op_types_to_quantize=_DENSE_OPS,
+            nodes_to_exclude=_scalar_bias_gemms(prepared),
         )  # fmt: skip
         sessions = [
             onnxruntime.InferenceSession(p, providers=["CPUExecutionProvider"])
