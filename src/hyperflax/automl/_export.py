@@ -430,14 +430,6 @@ def member_fn(member: Candidate, w: _Weights, task: Task, prefix: str) -> Fn:
     )
 
 
-def _design(features: jax.Array, predictions: list[jax.Array], task: Task) -> jax.Array:
-    """``_stack.design`` on device: features, then each candidate's predictions."""
-    columns = [
-        p[:, 1:] if task.kind == "binary" else p.reshape(p.shape[0], -1) for p in predictions
-    ]
-    return jnp.concatenate([features, *columns], axis=1)
-
-
 def run_fn(est: Any, vocab: dict[str, list[str]], w: _Weights, prefix: str) -> Fn:
     """One fit (one seed) of an estimator: its preprocessors, members and ensemble or stack."""
     task: Task = est.task_
@@ -458,7 +450,7 @@ def run_fn(est: Any, vocab: dict[str, list[str]], w: _Weights, prefix: str) -> F
         features = {k: f(args, x) for k, f in pre.items()}
         outputs = [f(args, features[kind]) for f, kind, _ in fns]
         if top is not None:
-            return top(args, _design(features["tree"], outputs, task))
+            return top(args, _stack.design(features["tree"], outputs, task, xp=jnp))
         weighted = [weight * out for out, (_, _, weight) in zip(outputs, fns, strict=True)]
         return jnp.sum(jnp.stack(weighted), axis=0)
 

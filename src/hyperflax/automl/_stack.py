@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,16 +55,20 @@ class Stack:
         return self.model.predict(design(features["tree"], base, task), task)
 
 
-def design(x: np.ndarray, predictions: list[np.ndarray], task: Task) -> np.ndarray:
+def design(x: Any, predictions: list[Any], task: Task, xp: Any = np) -> Any:
     """The stacker's input: features, then each candidate's predictions (binary: one column).
+
+    ``xp`` is the array namespace: NumPy when fitting, ``jax.numpy`` inside an export.
 
     Example:
         >>> design(np.zeros((2, 1)), [np.array([[0.2, 0.8], [0.6, 0.4]])], Task("binary", 2))
         array([[0. , 0.8],
                [0. , 0.4]])
     """
-    columns = [p[:, 1:] if task.kind == "binary" else p.reshape(len(p), -1) for p in predictions]
-    return np.concatenate([x, *columns], axis=1)
+    columns = [
+        p[:, 1:] if task.kind == "binary" else p.reshape(p.shape[0], -1) for p in predictions
+    ]
+    return xp.concatenate([x, *columns], axis=1)
 
 
 def _fit_folds(
