@@ -1,14 +1,20 @@
 import argparse
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import optuna
 import pytest
+import sqlalchemy.exc
+from mlflow import MlflowClient
 
 import hyperflax as hx
-from hyperflax import cli
+from hyperflax import _config, cli
 from hyperflax.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -69,6 +75,55 @@ def test_the_own_model_example_tunes_exports_and_predicts(tmp_path):
     assert (tmp_path / "exported" / "own-model" / "MLmodel").exists()
 
 
+def test_three_workers_share_one_study_and_one_mlflow_run_while_the_server_dies(
+    tmp_path, mlflow_server
+):
+    url, server = mlflow_server
+    shutil.copy(EXAMPLES / "digits_hypermodel.py", tmp_path)
+    config = (EXAMPLES / "digits_worker.yaml").read_text(encoding="utf-8")
+    config = config.replace("epochs: 10", "epochs: 3").replace("max_trials: 12", "max_trials: 9")
+    (tmp_path / "worker.yaml").write_text(f"{config}tracking_uri: {url}\n", encoding="utf-8")
+    command = [str(Path(sys.executable).with_name("hyperflax")), "worker", "worker.yaml"]
+    workers = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(3)  # started at the same instant
+    ]
+    storage = f"sqlite:///{tmp_path / 'hx_runs' / 'digits_workers' / 'study.db'}"
+    try:
+        deadline = time.monotonic() + 300
+        while _complete(storage) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.killpg(server.pid, signal.SIGKILL)  # the tracking server dies mid-search
+        outputs = [worker.communicate(timeout=300) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err.decode()[-3000:]
+        assert "done: study 'digits_workers' has 9 complete" in out.decode()
+    assert any(b"MLflow tracking failed" in err for _, err in outputs)
+    study = optuna.load_study(study_name="digits_workers", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 9
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 9
+    client = MlflowClient(f"sqlite:///{tmp_path / 'server.db'}")  # the dead server's store
+    experiment = client.get_experiment_by_name("digits_workers")
+    (parent,) = client.search_runs([experiment.experiment_id], "tags.`hyperflax.study` != ''")
+    trial_runs = client.search_runs(
+        [experiment.experiment_id], "tags.`hyperflax.trial_number` != ''"
+    )
+    assert trial_runs and {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {
+        parent.info.run_id
+    }
+
+
+def _complete(storage):
+    try:
+        study = optuna.load_study(study_name="digits_workers", storage=storage)
+    except (KeyError, ValueError, sqlalchemy.exc.OperationalError):  # not created yet
+        return 0
+    return sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False))
+
+
 def _parsers(parser=None):
     parser = parser or cli._parser()
     yield parser
@@ -101,7 +156,7 @@ def test_the_config_keys_are_documented_in_tune_help_and_the_readme():
     tune_help = next(p for p in _parsers() if p.prog.endswith(" tune")).format_help()
     readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
     command_line = readme.split("### Command line")[1].split("\n## ")[0]
-    for key in cli._CONFIG_KEYS:
+    for key in _config.KEYS:
         assert re.search(rf"\b{key}\b", tune_help), key
         assert f"`{key}`" in command_line or re.search(rf"\b{key}\b", command_line), key
     assert "quadratic_config.yaml" in tune_help and "quadratic_config.yaml" in command_line
@@ -125,7 +180,7 @@ SPACE = "space:\n  x: {type: float, low: -5.0, high: 5.0}\n"
             "hyperparameter 'x' of type 'float' needs ['high']",
         ),
         ("function: no_such_module:objective\n" + SPACE, "cannot import 'no_such_module'"),
-        ("function: cfg_e:objectiv\n" + SPACE, "cfg_e has no function named 'objectiv'"),
+        ("function: cfg_e:objectiv\n" + SPACE, "cfg_e has nothing named 'objectiv'"),
         ("function: cfg_f:objective\n" + SPACE + "max_trials: ten\n", "max_trials must be"),
         ("function: cfg_g:objective\n" + SPACE + "tuner_args: {bogus: 1}\n", "'bogus'"),
         ("function: cfg_h:objective\n" + SPACE + "objective: {nam: value}\n", "'nam'"),

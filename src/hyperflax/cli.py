@@ -3,55 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
-import sys
-from collections.abc import Callable, Sequence
+import collections
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import optuna
-import yaml
 
+from hyperflax import _config, tuners
 from hyperflax import _study_keys as keys
-from hyperflax import tuners
 from hyperflax._errors import SearchSpaceError, StudyMismatchError
 from hyperflax._version import __version__
-from hyperflax.search_spaces import HyperParameters, SearchSpace
 from hyperflax.tuners import Objective, _results, _study
-
-_TUNERS: dict[str, type[tuners.Tuner]] = {
-    "random": tuners.RandomSearch,
-    "bayesian": tuners.BayesianOptimization,
-    "grid": tuners.GridSearch,
-    "hyperband": tuners.Hyperband,
-}
-_CONFIG_KEYS = {"function", "space", "tuner", "tuner_args", "objective", "max_trials", "time_limit"}
-_CONFIG_KEYS |= {"seed", "directory", "project_name", "storage", "pruner", "overwrite"}
-_CONFIG_HELP = """\
-CONFIG.yaml keys (only function is required):
-  function      module:name of a function fn(hp) -> float | dict[str, float], the
-                module looked up beside CONFIG.yaml; a float it returns is the objective
-  space         {name: spec, ...}, read by fn as hp["name"]; a spec is
-                {type: int | float, low: L, high: H, step: S, log: true, default: D},
-                {type: choice, values: [...], default: D}, {type: boolean, default: D},
-                {type: fixed, value: V}, a list (a choice) or a scalar (a fixed value)
-  tuner         random | bayesian | grid | hyperband (default bayesian)
-  tuner_args    further arguments of that tuner, e.g. {sampler: gp} for bayesian or
-                {max_epochs: 27, factor: 3} for hyperband
-  objective     a metric name (default val_loss) or {name: N, direction: min | max}
-  max_trials, time_limit, seed, directory, project_name, storage, pruner, overwrite
-                the tuner arguments of the same names
-
-example (examples/quadratic_config.yaml):
-  function: quadratic:objective
-  tuner: bayesian
-  objective: {name: value, direction: min}
-  max_trials: 20
-  space:
-    x: {type: float, low: -5.0, high: 5.0}
-    k: {type: choice, values: [1, 2, 3]}
-"""
 
 
 def demo(directory: str = "hx_runs", max_epochs: int = 27, seed: int = 0) -> tuple[float, float]:
@@ -77,46 +40,41 @@ def tune(config_path: str | Path) -> tuners.Tuner:
     Example:
         >>> tune("examples/quadratic_config.yaml").get_best_hyperparameters()[0]  # doctest: +SKIP
     """
-    path = Path(config_path)
-    try:
-        tuner = _tuner_from_config(path)
-        tuner.search()
-    except (SearchSpaceError, StudyMismatchError) as e:  # found once the search asks
-        raise _config_error(path, e) from e
+    tuner = _search(Path(config_path))
     tuner.results_summary()
     return tuner
 
 
-def _tuner_from_config(path: Path) -> tuners.Tuner:
-    """Build the tuner ``path`` describes; any mistake in it exits with one line."""
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise _config_error(path, f"cannot read the config: {e}") from e
-    if not isinstance(config, dict) or "function" not in config:
-        raise _config_error(path, "a tune config needs at least 'function: module:name'")
-    if unknown := set(config) - _CONFIG_KEYS:
-        raise _config_error(path, f"unknown keys {sorted(unknown)}; known: {sorted(_CONFIG_KEYS)}")
-    kind = config.pop("tuner", "bayesian")
-    if not isinstance(kind, str) or kind not in _TUNERS:
-        raise _config_error(path, f"tuner must be one of {sorted(_TUNERS)}, got {kind!r}")
-    tuner_args = config.pop("tuner_args", None) or {}
-    if not isinstance(tuner_args, dict):
-        raise _config_error(path, f"tuner_args must be a mapping, got {tuner_args!r}")
-    try:
-        space = SearchSpace(config.pop("space")) if "space" in config else None
-        objective = config.pop("objective", "val_loss")
-        if isinstance(objective, dict):
-            objective = Objective(**objective)
-        fn = _load_function(str(config.pop("function")), path.parent)
-        return _TUNERS[kind](_with_space(fn, space), objective=objective, **tuner_args, **config)
-    except (ImportError, ValueError, TypeError) as e:  # SearchSpaceError is a ValueError
-        raise _config_error(path, e) from e
+def worker(config_path: str | Path) -> tuners.Tuner:
+    """Join the search a YAML file describes as one worker; run trials until the study is done.
+
+    Start it any number of times, on one machine or many, with a ``storage`` they all reach
+    (``postgresql+psycopg://...`` across machines): the workers share the study, never run a
+    configuration twice and stop at exactly ``max_trials`` (or the end of a grid or Hyperband
+    schedule). Each prints one line when its part is done; ``hyperflax summary`` shows the
+    results. The config is the one of ``hyperflax tune``.
+
+    Example:
+        >>> worker("search.yaml")  # doctest: +SKIP
+        worker host:4242:17 done: study 'digits' has 40 complete, 0 failed and 3 pruned trials
+    """
+    tuner = _search(Path(config_path))
+    counts = collections.Counter(t.state.name.lower() for t in tuner.study.get_trials())
+    print(
+        f"worker {_study.owner_tag()} done: study {tuner.study.study_name!r} has "
+        f"{counts['complete']} complete, {counts['fail']} failed and {counts['pruned']} pruned "
+        "trials"
+    )
+    return tuner
 
 
-def _config_error(path: Path, problem: object) -> SystemExit:
-    """Exit with one line: the config file, then the problem with its whitespace collapsed."""
-    return SystemExit(f"{path}: {' '.join(str(problem).split())}")
+def _search(path: Path) -> tuners.Tuner:
+    tuner, search_args = _config.load(path)
+    try:
+        tuner.search(**search_args)
+    except (SearchSpaceError, StudyMismatchError) as e:  # found once the search asks
+        raise _config.config_error(path, e) from e
+    return tuner
 
 
 def summary(directory: str, project_name: str, storage: str | None, num_trials: int) -> None:
@@ -178,36 +136,6 @@ def serve(path: str, *, host: str = "127.0.0.1", port: int = 5001) -> NoReturn:
         raise SystemExit(f"hyperflax serve: {e}") from e
 
 
-def _load_function(spec: str, base: Path) -> Callable[[HyperParameters], Any]:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"function must be 'module:name', got {spec!r}")
-    sys.path.insert(0, str(base.resolve()))
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        where = "beside the config or on sys.path" if e.name == module_name else f"({e})"
-        raise ImportError(f"function {spec!r}: cannot import {e.name!r} {where}") from e
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ValueError(f"function {spec!r}: {module_name} has no function named {attr!r}")
-    return fn
-
-
-def _with_space(
-    fn: Callable[[HyperParameters], Any], space: SearchSpace | None
-) -> Callable[[HyperParameters], Any]:
-    if space is None:
-        return fn
-
-    @functools.wraps(fn)  # the study is named for fn, not for this wrapper
-    def declared(hp: HyperParameters) -> Any:
-        space.sample(hp)
-        return fn(hp)
-
-    return declared
-
-
 def dashboard(
     project: str, *, optuna_port: int | None = None, mlflow_port: int | None = None
 ) -> None:
@@ -239,10 +167,19 @@ def _parser() -> argparse.ArgumentParser:
         "tune",
         help="run the search a YAML config describes",
         description="Run the search a YAML config describes and print the best trials.",
-        epilog=_CONFIG_HELP,
+        epilog=_config.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG.yaml", help="the search to run (keys below)")
+    p = commands.add_parser(
+        "worker",
+        help="join the search a YAML config describes as one of several workers",
+        description="Run trials of the search a YAML config describes until its study is done; "
+        "start it several times (on one machine or many) with a shared storage.",
+        epilog=_config.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", metavar="CONFIG.yaml", help="the search to join (keys below)")
     p = commands.add_parser("summary", help="print the results of a project")
     p.add_argument("--directory", default="hx_runs", help="the directory holding the project")
     p.add_argument("--project-name", required=True, help="the project (the tuner's project_name)")
@@ -306,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         demo(args.directory, args.max_epochs, args.seed)
     elif args.command == "tune":
         tune(args.config)
+    elif args.command == "worker":
+        worker(args.config)
     elif args.command == "automl":
         from hyperflax.automl._cli import run
 

@@ -3,13 +3,8 @@
 import logging
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
-import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 from tracking_helpers import CONFIG, finish, make_study, track
@@ -17,49 +12,14 @@ from tracking_helpers import CONFIG, finish, make_study, track
 from hyperflax.tracking import MLflowTracker
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def hyperflax_warnings(caplog):
     return [r for r in caplog.records if r.name == "hyperflax" and r.levelno == logging.WARNING]
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A real ``mlflow server`` on localhost; its whole process group is killed at teardown."""
-    port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--workers", "1"]
-    command += ["--artifacts-destination", str(tmp_path / "server-artifacts")]
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail((tmp_path / "server.log").read_text()[-2000:])
-                time.sleep(0.5)
-        yield url, process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        log.close()
-
-
-def test_server_tracks_and_a_dead_server_warns_once_without_failing(tmp_path, server, caplog):
-    url, process = server
+def test_server_tracks_and_a_dead_server_warns_once_without_failing(
+    tmp_path, mlflow_server, caplog
+):
+    url, process = mlflow_server
     study = make_study()
     trials = [finish(study), finish(study, TrialState.PRUNED), finish(study), finish(study)]
     tracker = MLflowTracker(url)
@@ -85,11 +45,11 @@ def test_server_tracks_and_a_dead_server_warns_once_without_failing(tmp_path, se
     assert "MLflow tracking failed" in warning.getMessage()
 
 
-def test_unreachable_server_warns_once_and_the_search_goes_on(tmp_path, caplog):
+def test_unreachable_server_warns_once_and_the_search_goes_on(tmp_path, unused_port, caplog):
     study = make_study()
     started = time.monotonic()
     track(
-        MLflowTracker(f"http://127.0.0.1:{free_port()}"),
+        MLflowTracker(f"http://127.0.0.1:{unused_port}"),
         study,
         tmp_path,
         [finish(study) for _ in range(3)],

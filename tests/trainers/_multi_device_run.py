@@ -35,9 +35,14 @@ def max_relative_difference(a, b):
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
 
-def main():
+def digits():
+    """250 digits samples: features in [0, 1] as float32, labels int32."""
     data = load_digits()
-    x, y = (data.data[:250] / 16.0).astype(np.float32), data.target[:250].astype(np.int32)
+    return (data.data[:250] / 16.0).astype(np.float32), data.target[:250].astype(np.int32)
+
+
+def main():
+    x, y = digits()
     devices = jax.devices()
     if len(devices) != 4:
         raise SystemExit(f"expected 4 forced CPU devices, got {len(devices)}; set XLA_FLAGS")

@@ -6,6 +6,10 @@ global ``(steps, n_devices * device_batch, ...)`` layout, as host arrays where t
 them on host. Each call waits for its results: on a few CPU cores, back-to-back multi-device
 programs can otherwise abort in an all-reduce rendezvous. ``shard_map`` also runs populations
 (``config.members``): the per-device program is ``vmap``-ed over the members' state.
+
+After ``jax.distributed.initialize``, ``shard_map``'s mesh may span every process's devices:
+each process passes the same data and places its copy on its own devices (``_multihost``);
+``pmap`` refuses devices of other processes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from hyperflax.trainers._multihost import replicate, spans_processes, to_host
 from hyperflax.trainers._programs import (
     AXIS,
     ProgramConfig,
@@ -62,10 +67,6 @@ class Strategy(Protocol):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Returns per-row predictions and losses (``None`` without ``y``) on host."""
         ...
-
-
-def _host(tree: Any) -> Any:
-    return jax.tree.map(np.asarray, tree)
 
 
 def _flatten_rows(tree: Any, members: int = 0) -> Any:
@@ -139,9 +140,12 @@ class ShardMapStrategy:
         self.n_devices = len(devices)
         self.mesh = Mesh(np.asarray(devices), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
         self._replicated = NamedSharding(self.mesh, P())
+        self._spans_processes = spans_processes(devices)
 
-    def place_data(self, tree: Any) -> Any:
-        """Replicates ``tree`` on every device of the mesh."""
+    def place_data(self, tree: Any, what: str = "data") -> Any:
+        """Replicates ``tree`` on every device of the mesh (``what`` names it in errors)."""
+        if self._spans_processes:
+            return replicate(tree, self._replicated, what)
         return jax.device_put(tree, self._replicated)
 
     def _place_state(self, tree: Any) -> Any:
@@ -154,7 +158,7 @@ class ShardMapStrategy:
         leaves = jax.tree.leaves(tree)
         if all(getattr(leaf, "sharding", None) == self._replicated for leaf in leaves):
             return tree
-        return self.place_data(tree)
+        return self.place_data(tree, "model state")
 
     def train_epoch(
         self,
@@ -171,7 +175,7 @@ class ShardMapStrategy:
             _shard_map_train(state, data, seed, epoch, subsets, config=config, mesh=self.mesh)
         )
         params, rest, opt_state, losses, predictions, rows = out
-        per_row = _flatten_rows(_host((predictions, rows)), config.members)
+        per_row = _flatten_rows(to_host((predictions, rows)), config.members)
         return params, rest, opt_state, np.asarray(losses), *per_row
 
     def evaluate(
@@ -180,7 +184,7 @@ class ShardMapStrategy:
         """Evaluates on all devices; rows in global order."""
         state = self._place_state(state)
         out = jax.block_until_ready(_shard_map_evaluate(state, x, y, config=config, mesh=self.mesh))
-        return _flatten_rows(_host(out), config.members)
+        return _flatten_rows(to_host(out), config.members)
 
 
 @functools.lru_cache(maxsize=16)
@@ -205,6 +209,12 @@ class PmapStrategy:
     """
 
     def __init__(self, devices: Sequence[jax.Device]) -> None:
+        if spans_processes(devices):
+            raise ValueError(
+                "strategy='pmap' maps over this process's devices only, but `devices` include "
+                "other processes' devices (jax.distributed); use strategy='shard_map', or "
+                "devices=jax.local_devices() to train on this process alone"
+            )
         self.devices = tuple(devices)
         self.n_devices = len(devices)
         mesh = Mesh(np.asarray(devices), (AXIS,))
@@ -234,7 +244,7 @@ class PmapStrategy:
         run = _pmapped(device_train_epoch, self.devices, (None, None, None, None, 0, 0, None, None))
         out = jax.block_until_ready(run(config, *state, *data, seed, epoch))
         params, rest, opt_state = jax.tree.map(lambda a: a[0], out[:3])
-        losses, predictions, rows = _host(out[3:])
+        losses, predictions, rows = to_host(out[3:])
         per_row = _flatten_rows(_device_major_to_rows((predictions, rows)))
         return params, rest, opt_state, losses[0], *per_row
 
@@ -243,7 +253,7 @@ class PmapStrategy:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Evaluates on all devices; rows in global order."""
         run = _pmapped(device_evaluate, self.devices, (None, None, None, 0, 0))
-        out = _host(jax.block_until_ready(run(config, *state, x, y)))
+        out = to_host(jax.block_until_ready(run(config, *state, x, y)))
         return _flatten_rows(_device_major_to_rows(out))
 
 

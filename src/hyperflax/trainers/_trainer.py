@@ -58,8 +58,10 @@ class Trainer:
             or a module-level ``fn(predictions, targets) -> per-example loss``.
         metrics: Names (``"accuracy"``, ``"top_k_accuracy"``, ``"auc"``, ``"mse"``, ``"mae"``,
             ``"r2"``) or ``fn(predictions, targets) -> float`` on NumPy arrays.
-        devices: Devices for data parallelism; defaults to all local devices.
-        strategy: ``"shard_map"`` or ``"pmap"``.
+        devices: Devices for data parallelism; defaults to ``jax.devices()``: every local
+            device, or every process's devices after ``jax.distributed.initialize`` (then
+            each process runs the same script on the same data).
+        strategy: ``"shard_map"`` or ``"pmap"`` (one process's devices only).
         precision: ``"float32"``, or ``"bfloat16"`` for bf16 forward/backward passes with float32
             parameters and optimizer state.
         seed: Seeds the per-epoch shuffling key, derived from ``(seed, epoch)``.
@@ -101,7 +103,7 @@ class Trainer:
         self.optimizer = optimizer
         self.loss = loss
         self.metrics = metrics
-        self.devices = list(jax.local_devices() if devices is None else devices)
+        self.devices = list(jax.devices() if devices is None else devices)
         if not self.devices:
             raise ValueError("`devices` must not be empty")
         self.strategy = strategy

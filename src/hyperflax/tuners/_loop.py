@@ -53,6 +53,9 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bo
         trial = _next(tuner, study)
         if trial is None:
             return False
+        if trial is _OTHERS_RUNNING:  # one of them may die: its retry is then ours to run
+            _wait_for_other_workers(tuner, study)
+            continue
         if trial is _PLANNED_ALL:
             if _nothing_in_flight(study):
                 return True
@@ -114,11 +117,14 @@ def _run_populations(
         if planned_all_at == finished:
             return None
         trial = _next(tuner, study)
+        while trial is _OTHERS_RUNNING and not running:
+            _wait_for_other_workers(tuner, study)
+            trial = _next(tuner, study)
         if trial is None:
             ended, planned_all_at = True, None
             return None
-        if trial is _PLANNED_ALL:
-            planned_all_at = finished
+        if trial is _PLANNED_ALL or trial is _OTHERS_RUNNING:
+            planned_all_at = finished  # ask again once one of ours has ended
             return None
         planned_all_at = None
         item = _Running(tuner, study, trial, tracker)
@@ -151,6 +157,8 @@ def _nothing_in_flight(study: optuna.Study) -> bool:
 
 #: What ``_next`` returns when the tuner's ``next_trial`` planned nothing more.
 _PLANNED_ALL: Any = object()
+#: What ``_next`` returns at ``max_trials`` while other workers' trials still run.
+_OTHERS_RUNNING: Any = object()
 
 
 def seed_for(seed: int, n_trials: int, worker: int) -> int:
@@ -185,15 +193,23 @@ def _next(tuner: Tuner, study: optuna.Study) -> Any:
     plan, its queueing and the claim happen as one step.
 
     Returns:
-        The claimed trial; ``None`` once ``max_trials`` is reached; ``_PLANNED_ALL`` when the
-        tuner plans nothing more.
+        The claimed trial; ``None`` once ``max_trials`` is reached, or ``_OTHERS_RUNNING`` while
+        other workers' trials count towards it (so a worker stays until the study is done and
+        runs the retry of a trial whose worker died); ``_PLANNED_ALL`` when the tuner plans
+        nothing more.
     """
     with _study.scheduling_lock(tuner.storage, tuner.project_dir):
         trials = study.get_trials(deepcopy=False)
         if tuner.max_trials is not None:
             counted = sum(t.state in (*FINISHED, TrialState.RUNNING) for t in trials)
             if counted >= tuner.max_trials:
-                return None
+                me = _study.owner_tag()
+                others = (
+                    t.user_attrs.get(keys.OWNER) != me
+                    for t in trials
+                    if t.state == TrialState.RUNNING
+                )
+                return _OTHERS_RUNNING if any(others) else None
         if not any(t.state == TrialState.WAITING for t in trials):
             plan = tuner.next_trial(visible_trials(trials))
             if plan is None:

@@ -294,17 +294,18 @@ class Tuner:
     def _search(self) -> None:
         fresh = self._reset_pending
         study = self.study
-        with _study.scheduling_lock(self.storage, self.project_dir):
-            _study.recover_stale_trials(study)
-            worker = _study.join_as_worker(study)
-        if self.seed is not None:  # neither a resume nor another worker replays configurations
-            n_trials = len(study.get_trials(deepcopy=False))
-            study.sampler = self.make_sampler(_loop.seed_for(self.seed, n_trials, worker))
         progress = ProgressReporter(
             self.objective, verbose=self.verbose, expected=self.expected_trials()
         )
         tracker = GuardedTracker([progress, *([self.tracker] if self.tracker else [])])
-        tracker.search_begin(study, self.project_dir, {**self._config(), "overwrite": fresh})
+        with _study.scheduling_lock(self.storage, self.project_dir):
+            _study.recover_stale_trials(study)
+            worker = _study.join_as_worker(study)
+            # Under the lock, workers starting together find or create one MLflow parent run.
+            tracker.search_begin(study, self.project_dir, {**self._config(), "overwrite": fresh})
+        if self.seed is not None:  # neither a resume nor another worker replays configurations
+            n_trials = len(study.get_trials(deepcopy=False))
+            study.sampler = self.make_sampler(_loop.seed_for(self.seed, n_trials, worker))
         try:
             exhausted = _loop.run_trials(self, study, tracker)
         except BaseException:  # record what was done, then let the real error through
