@@ -1,5 +1,6 @@
 """A killed or interrupted search resumes: nothing completed is lost or run twice."""
 
+import datetime
 import signal
 import subprocess
 import sys
@@ -120,3 +121,42 @@ def test_journal_storage(tmp_path):
         )
         tuner.search()
     assert len(tuner.study.trials) == 3 and (tmp_path / "study.log").exists()
+
+
+def test_a_trial_left_running_without_an_owner_is_retried_by_an_immediate_rerun(tmp_path):
+    # A worker killed between study.ask() and naming itself on the trial leaves it RUNNING
+    # with no owner; the next search must recover it at once, not count it as alive.
+    (tmp_path / "resume").mkdir()
+    storage = f"sqlite:///{tmp_path / 'resume' / 'study.db'}"
+    study = optuna.create_study(study_name="resume", storage=storage)
+    study.add_trial(
+        optuna.trial.FrozenTrial(
+            number=0,
+            state=optuna.trial.TrialState.RUNNING,
+            value=None,
+            datetime_start=datetime.datetime.now() - datetime.timedelta(seconds=60),
+            datetime_complete=None,
+            params={"x": 1.5},
+            distributions={"x": optuna.distributions.FloatDistribution(-5.0, 5.0)},
+            user_attrs={},
+            system_attrs={},
+            intermediate_values={},
+            trial_id=0,
+        )
+    )
+    tuner = hx.tuners.RandomSearch(
+        lambda hp: hp.Float("x", -5.0, 5.0) ** 2,
+        objective=hx.Objective("value", "min"),
+        max_trials=4,
+        seed=0,
+        directory=tmp_path,
+        project_name="resume",
+        tracker=None,
+        verbose=0,
+    )
+    tuner.search()
+    trials = optuna.load_study(study_name="resume", storage=storage).trials
+    states = [t.state.name for t in trials]
+    assert states.count("COMPLETE") == 4 and states[0] == "FAIL" and "RUNNING" not in states
+    retry = next(t for t in trials if t.user_attrs.get("hx:retry_of") == 0)
+    assert retry.params == {"x": 1.5} and retry.state.name == "COMPLETE"
