@@ -110,13 +110,17 @@ def test_regressor_with_seeds_and_a_stack_layer_exports_the_same_values(tmp_path
 
 def test_multiclass_held_out_fit_exports_trees_and_tabm(tmp_path):
     X, y = load_digits(return_X_y=True)
-    X, y = X[:600], y[:600]
+    X, y = X[:600].copy(), y[:600]
+    X[:, 0] = np.nan  # a column missing in every training row (HistGradientBoosting refuses it)
     clf = TabularClassifier(
         time_limit=120, families=["hgb", "tabm"], max_trials=2, n_folds=0, seed=0,
         presets="fast",
     ).fit(X, y)  # fmt: skip
+    assert set(clf.leaderboard()["family"]) == {"hgb", "tabm"}
     path = clf.export(tmp_path / "digits")
     predictor = hx.load_model(path)
+    np.testing.assert_allclose(predictor.predict_proba(X), clf.predict_proba(X), atol=1e-5)
+    X[:50, 0] = 3.0  # present at predict time
     np.testing.assert_allclose(predictor.predict_proba(X), clf.predict_proba(X), atol=1e-5)
     assert predictor.class_labels == list(range(10))
 

@@ -296,6 +296,17 @@ def _numeric_block(pipeline: Any, idx: list[int], w: _Weights, prefix: str) -> F
     return block
 
 
+def _filled(imputer: SimpleImputer, idx: list[int], w: _Weights, prefix: str) -> Fn:
+    """A constant imputer: missing values of the columns ``idx`` become its statistics."""
+    fill = w.add(f"{prefix}/fill", np.asarray(imputer.statistics_, np.float64))
+
+    def block(args: Sequence[jax.Array], x: jax.Array) -> jax.Array:
+        raw = x[:, jnp.asarray(idx)]
+        return jnp.where(jnp.isnan(raw), args[fill], raw)
+
+    return block
+
+
 def _columns(idx: list[int]) -> Fn:
     return lambda args, x: x[:, jnp.asarray(idx)]
 
@@ -325,6 +336,8 @@ def preprocessor_fn(
             isinstance(transformer, FunctionTransformer) and transformer.func is None
         ):
             blocks.append(_columns(idx))
+        elif isinstance(transformer, SimpleImputer):  # columns missing in every training row
+            blocks.append(_filled(transformer, idx, w, f"{prefix}/{name}"))
         elif isinstance(transformer, Pipeline) and isinstance(transformer[0], SimpleImputer):
             blocks.append(_numeric_block(transformer, idx, w, f"{prefix}/{name}"))
         else:

@@ -67,7 +67,15 @@ def make_preprocessor(
             handle_unknown="use_encoded_value", unknown_value=np.nan,
             encoded_missing_value=np.nan, max_categories=_MAX_TREE_CATEGORIES,
         )  # fmt: skip
-        parts = [("num", "passthrough", numeric), ("cat", ordinal, categorical)]
+        # A column missing in every training row is all-NaN, which HistGradientBoosting's
+        # binning cannot take: it becomes a constant 0 (a gap stays one at predict time).
+        empty = [c for c in numeric if frame[c].isna().all()]
+        fill = SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)
+        parts = [
+            ("num", "passthrough", [c for c in numeric if c not in empty]),
+            ("empty", fill, empty),
+            ("cat", ordinal, categorical),
+        ]
     elif kind in ("robust", "quantile"):
         n = len(frame)
         scaler = (
