@@ -16,6 +16,9 @@ SCRIPT = textwrap.dedent(
     import os, signal, sys
     import hyperflax as hx
 
+    # Ctrl-C raises KeyboardInterrupt even when started from a shell's background job (which
+    # inherits SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     calls = []
 
     def objective(hp):
