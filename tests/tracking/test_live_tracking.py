@@ -51,7 +51,7 @@ def live(tmp_path, project):
     """A tracker on its own SQLite store with a search begun; (tracker, study, client, exp id)."""
     uri = sqlite_uri(tmp_path / "live.db")
     study = make_study()
-    tracker = MLflowTracker(uri)
+    tracker = MLflowTracker(uri, live_every_s=0)
     tracker.on_search_begin(study, project_dir=project, config=CONFIG)
     client = MlflowClient(uri)
     return tracker, study, client, client.get_experiment_by_name("demo").experiment_id
@@ -104,6 +104,19 @@ def test_epochs_not_logged_live_are_logged_at_the_end(live):
     assert [(m.step, m.value) for m in history] == [(0, 0.8), (1, 0.4), (2, 0.3)]
 
 
+def test_live_writes_are_spaced_and_the_points_between_go_with_the_trial_end(live):
+    tracker, study, client, experiment_id = live
+    tracker.live_every_s = 3600.0
+    longer = [*EPOCHS, {"loss": 0.2, "val_loss": 0.3, "val_accuracy": 0.8}]
+    trial = begin(tracker, study, longer)
+    (run,) = trial_runs(client, experiment_id, 0)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [0]
+
+    tracker.on_trial_end(study, study.tell(trial, 0.8), history_of(longer))
+    history = client.get_metric_history(run.info.run_id, "val_loss")
+    assert [(m.step, m.value) for m in history] == [(0, 0.8), (1, 0.4), (2, 0.3)]
+
+
 def test_failed_trial_after_begin_is_failed_with_its_error(live):
     tracker, study, client, experiment_id = live
     trial = begin(tracker, study)
@@ -123,7 +136,7 @@ def test_failed_trial_after_begin_is_failed_with_its_error(live):
 def test_resumed_search_reuses_an_unfinished_run_and_skips_a_finished_one(tmp_path, project):
     uri, storage = sqlite_uri(tmp_path / "live.db"), sqlite_uri(tmp_path / "study.db")
     study = make_study(storage=storage)
-    first = MLflowTracker(uri)
+    first = MLflowTracker(uri, live_every_s=0)  # every point written before the process dies
     first.on_search_begin(study, project_dir=project, config=CONFIG)
     done = begin(first, study)
     first.on_trial_end(study, study.tell(done, 0.7), history_of(EPOCHS))

@@ -1,5 +1,7 @@
 """Project names: what is searched names the study, and another search never resumes it."""
 
+import sqlite3
+
 import pytest
 
 import hyperflax as hx
@@ -157,3 +159,22 @@ def test_progress_keeps_a_best_value_of_zero(tmp_path, capsys):
         directory=tmp_path, max_trials=3, tracker=None,
     ).search()  # fmt: skip
     assert capsys.readouterr().out.splitlines()[-1].endswith("best value 0 (trial 1)")
+
+
+def test_a_sqlite_study_is_written_while_another_process_reads_it(tmp_path):
+    def search(max_trials):
+        tuner = hx.tuners.RandomSearch(
+            first, objective=MIN, directory=tmp_path, max_trials=max_trials, tracker=None,
+            verbose=0,
+        )  # fmt: skip
+        tuner.search()
+        return tuner
+
+    search(2)
+    reader = sqlite3.connect(tmp_path / "tests.tuners.test_project.first" / "study.db")
+    assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM trials").fetchone() == (2,)  # holds a read lock
+    assert len(search(4).study.trials) == 4  # the rollback journal would wait for the reader
+    assert reader.execute("SELECT count(*) FROM trials").fetchone() == (2,)  # its snapshot
+    reader.close()

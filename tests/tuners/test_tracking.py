@@ -125,7 +125,10 @@ def test_a_running_trial_is_visible_in_mlflow_with_its_curve_so_far():
         seen.update(status=run.info.status, steps=[m.step for m in history])
         return x
 
-    tuner = hx.tuners.RandomSearch(objective, objective="loss", max_trials=1, project_name="live")
+    tracker = hx.tracking.MLflowTracker(live_every_s=0)  # each point as it comes
+    tuner = hx.tuners.RandomSearch(
+        objective, objective="loss", max_trials=1, project_name="live", tracker=tracker
+    )
     tuner.search()
     assert seen == {"status": "RUNNING", "steps": [0, 1, 2]}
     (run,) = mlflow.search_runs(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import pathlib
 import tempfile
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +46,12 @@ class MLflowTracker(Tracker):
     ``hyperflax.study``) and logs only the trials not logged yet (tag ``hyperflax.trial_number``);
     ``config["overwrite"] = True`` starts a new parent run instead.
 
-    Tracking is live: a trial's run is created (status RUNNING) when the trial begins and each
-    epoch's metrics are logged as they come (:meth:`on_trial_metrics`), so the MLflow UI shows a
-    long trial while it trains; its params, final metrics, tags and terminal status follow when
-    it ends, without logging again the points already logged live. A trial that began in an
+    Tracking is live: a trial's run is created (status RUNNING) when the trial begins and its
+    epochs' metrics are logged as they come (:meth:`on_trial_metrics`), at most one write per
+    ``live_every_s`` seconds (the points in between go with the next write), so the MLflow UI
+    shows a long trial while it trains and a short one costs a few writes; its params, final
+    metrics, tags and terminal status follow when it ends, without logging again the points
+    already logged live. A trial that began in an
     earlier, interrupted search reuses its run; one whose run is finished is not logged again.
     Driven without :meth:`on_trial_begin`, the tracker creates each run when its trial ends.
 
@@ -69,6 +73,9 @@ class MLflowTracker(Tracker):
         tracking_uri: an MLflow tracking URI (``http://host:5000``, ``sqlite:///f.db``, ...).
         experiment: the experiment's name; default the study's name.
         register_as: register the best model in the Model Registry under this name.
+        live_every_s: the least time between two live writes of one trial's metrics; 0 writes
+            every epoch as it ends. A process killed mid-trial loses the live points of at
+            most the last ``live_every_s`` seconds of that trial (whose retry logs its own).
 
     Example:
         >>> tracker = MLflowTracker("http://127.0.0.1:5000", register_as="digits")
@@ -81,10 +88,12 @@ class MLflowTracker(Tracker):
         experiment: str | None = None,
         *,
         register_as: str | None = None,
+        live_every_s: float = 1.0,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.register_as = register_as
+        self.live_every_s = live_every_s
         self._guard = Guard()
         self._client: MlflowClient | None = None
         self._experiment_id = ""
@@ -95,6 +104,9 @@ class MLflowTracker(Tracker):
         self._finished: set[int] = set()
         #: trial number -> the (metric, step) points its run holds already (logged live).
         self._points: dict[int, set[tuple[str, int]]] = {}
+        #: trial number -> points reported but not written yet, and the time of its last write.
+        self._pending: dict[int, list[_records.MetricRecord]] = {}
+        self._written_at: dict[int, float] = {}
         #: trial number -> metric keys of an unfinished run found at the start of the search,
         #: whose points are read back the first time the trial is seen again.
         self._unread: dict[int, list[str]] = {}
@@ -223,6 +235,7 @@ class MLflowTracker(Tracker):
         client.set_tag(parent.info.run_id, "hyperflax.config", _records.as_text(config))
         trial_filter = f"tags.`{PARENT_TAG}` = {_quoted(parent.info.run_id)}"
         self._trial_runs, self._finished, self._points, self._unread = {}, set(), {}, {}
+        self._pending, self._written_at = {}, {}
         for run in _search(client, experiment_id, trial_filter):
             if TRIAL_TAG not in run.data.tags:
                 continue
@@ -274,14 +287,14 @@ class MLflowTracker(Tracker):
         run_id = self._trial_runs.get(number)
         if client is None or run_id is None or number in self._finished or not metrics:
             return
-        _log_batch(
-            client,
-            run_id,
-            params={},
-            metrics=[(str(key), float(value), int(step)) for key, value in metrics.items()],
-            timestamp=_records.millis(None),
-        )
-        self._points.setdefault(number, set()).update((str(key), int(step)) for key in metrics)
+        pending = self._pending.setdefault(number, [])
+        pending.extend((str(key), float(value), int(step)) for key, value in metrics.items())
+        now = time.monotonic()
+        if now - self._written_at.get(number, -math.inf) < self.live_every_s:
+            return
+        _log_batch(client, run_id, params={}, metrics=pending, timestamp=_records.millis(None))
+        self._points.setdefault(number, set()).update((key, step) for key, _, step in pending)
+        self._pending[number], self._written_at[number] = [], now
 
     def _log_trial(
         self, trial: optuna.trial.FrozenTrial, history: dict[str, list[float]] | None
@@ -290,13 +303,16 @@ class MLflowTracker(Tracker):
         if client is None or trial.number in self._finished:
             return
         run_id = self._trial_run(client, trial)
-        logged = self._points.pop(trial.number, set())
+        pending = self._pending.pop(trial.number, [])  # written with the rest, once
+        self._written_at.pop(trial.number, None)
+        logged = self._points.pop(trial.number, set()) | {(k, step) for k, _, step in pending}
         end = _records.millis(trial.datetime_complete)
         _log_batch(
             client,
             run_id,
             params=_records.as_params(trial.params),
-            metrics=[
+            metrics=pending
+            + [
                 record
                 for record in _records.trial_metrics(trial, history, self._objective)
                 if (record[0], record[2]) not in logged

@@ -15,10 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy.engine
+import sqlalchemy.event
 import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
@@ -221,7 +222,30 @@ def make_storage(storage: str | BaseStorage | None, project: Path) -> BaseStorag
     if not storage.startswith("sqlite"):
         return RetryingRDBStorage(storage)
     # Several worker processes share one SQLite file: wait for locks instead of failing.
-    return RetryingRDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+    rdb = RetryingRDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
+    if _lock_path(storage, project) is not None:  # a file, not an in-memory database
+        _write_ahead_log(rdb.engine)
+    return rdb
+
+
+def _write_ahead_log(engine: sqlalchemy.engine.Engine) -> None:
+    """SQLite's write-ahead log, synced once per checkpoint rather than once per commit.
+
+    A trial commits some 25 times (reports, attributes, tell), and with the default rollback
+    journal every commit syncs the file: half of a warm trial's storage time. In WAL mode a
+    killed process loses nothing it committed (only a power loss can undo the last commits),
+    readers never block the writer, and every process on the machine shares the file as
+    before. WAL needs shared memory, so the file must be on a local disk (not NFS), which
+    several machines need a server database for anyway.
+    """
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _synchronous_normal(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    engine.dispose()  # connections opened before the listener take it up when reopened
 
 
 def retry_race(open_: Callable[[], T], attempts: int = 8) -> T:
