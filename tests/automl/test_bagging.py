@@ -5,12 +5,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
-from sklearn.metrics import balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 
 import hyperflax as hx
 from hyperflax.automl import TabularClassifier, TabularRegressor
 from hyperflax.automl._folds import kfold
+from hyperflax.automl._metrics import with_temperature
 from hyperflax.automl._task import Task
 from hyperflax.errors import DataError
 from hyperflax.trainers import CompilationCounter
@@ -101,6 +102,27 @@ def test_binary_threshold_is_calibrated_on_out_of_fold_predictions():
     np.testing.assert_array_equal(clf.predict(X), (proba >= threshold).astype(int))
     held_out = TabularClassifier(**LINEAR, n_folds=0, metric="balanced_accuracy").fit(X, y)
     assert held_out.decision_threshold_ == 0.5  # a held-out split is not calibrated on
+
+
+def test_log_loss_fits_a_temperature_that_held_out_rows_confirm(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] + 0.1 * rng.normal(size=120) > 0).astype(int)  # separable: too unsure
+    clf = TabularClassifier(**LINEAR, n_folds=5, stack=False).fit(X, y)
+    assert clf.temperature_ < 0.5  # sharpened: 0.25-0.40 over 6 seeds
+    oof = clf.oof_predictions_.astype(np.float64)
+    assert clf.validation_score_ < log_loss(y, oof)  # the cross-checked estimate
+    raw = clf.predict_proba(X, model=clf.leaderboard()["model"][0])
+    np.testing.assert_allclose(clf.predict_proba(X), with_temperature(raw, clf.temperature_))
+    clf.save(tmp_path / "m")
+    np.testing.assert_array_equal(
+        hx.automl.load(tmp_path / "m").predict_proba(X), clf.predict_proba(X)
+    )
+
+    noise = TabularClassifier(**LINEAR, n_folds=5).fit(X, rng.integers(0, 2, 120))
+    assert noise.temperature_ == 1.0  # already too sure: never softened (see fit_temperature)
+    accuracy = TabularClassifier(**LINEAR, n_folds=5, metric="accuracy").fit(X, y)
+    assert accuracy.temperature_ == 1.0  # only a log loss pays for confidence
 
 
 def test_refit_full_gives_one_model_per_member_close_to_the_bagged_one(cancer):

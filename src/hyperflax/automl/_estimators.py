@@ -25,7 +25,13 @@ from hyperflax.automl import _refit, _search, _stack
 from hyperflax.automl._ensemble import greedy_ensemble
 from hyperflax.automl._folds import Fold, holdout, kfold
 from hyperflax.automl._members import Candidate
-from hyperflax.automl._metrics import THRESHOLD_METRICS, best_threshold, resolve_metric
+from hyperflax.automl._metrics import (
+    THRESHOLD_METRICS,
+    best_threshold,
+    fit_temperature,
+    resolve_metric,
+    with_temperature,
+)
 from hyperflax.automl._preprocessing import categorical_mask
 from hyperflax.automl._space import FAMILIES, PRESETS
 from hyperflax.automl._tables import (
@@ -639,6 +645,12 @@ class TabularClassifier(ClassifierMixin, _Tabular):
             on the out-of-fold predictions (``decision_threshold_``). ``"auto"`` calibrates
             when bagging (out-of-fold predictions of every row), not on a small held-out split.
 
+    With metric log loss, the ensemble's probabilities get a temperature (``temperature_``,
+    ``p ** (1 / T)`` normalized, ``T <= 1``: an average of models is too unsure) fitted on the
+    out-of-fold predictions, kept only when a cross-validation on those rows says it lowers
+    the log loss of rows it was not fitted on; ``validation_score_`` is then that
+    cross-validated log loss. The most probable class never changes.
+
     Metrics: ``"log_loss"`` (default), ``"accuracy"``, ``"balanced_accuracy"``, ``"roc_auc"``,
     ``"f1"``.
 
@@ -717,9 +729,15 @@ class TabularClassifier(ClassifierMixin, _Tabular):
 
     def _calibrate(self, bagged: bool, oof: np.ndarray, targets: np.ndarray) -> None:
         calibrate = bagged if self.calibrate_threshold == "auto" else self.calibrate_threshold
-        self.decision_threshold_ = 0.5
+        self.decision_threshold_, self.temperature_ = 0.5, 1.0
+        rows = ~np.isnan(oof[:, 1])
+        if self.metric_ == "log_loss":
+            self.temperature_, score = fit_temperature(
+                oof[rows].astype(np.float64), targets[rows], seed=self.seed
+            )
+            if self.temperature_ != 1.0:
+                self.validation_score_ = score
         if calibrate and len(self.classes_) == 2 and self.metric_ in THRESHOLD_METRICS:
-            rows = ~np.isnan(oof[:, 1])
             metric = resolve_metric(self.metric_, True)
             self.decision_threshold_ = best_threshold(oof[rows, 1], targets[rows], metric)
             above = (oof[rows, 1] >= self.decision_threshold_).astype(np.float64)
@@ -733,7 +751,11 @@ class TabularClassifier(ClassifierMixin, _Tabular):
             model: ``None`` for the ensemble, or a kept candidate's name from ``leaderboard()``.
         """
         proba = self._predict_raw(X, model)
-        return proba / proba.sum(axis=1, keepdims=True)
+        proba = proba / proba.sum(axis=1, keepdims=True)
+        temperature = getattr(self, "temperature_", 1.0)
+        if model is not None or temperature == 1.0:
+            return proba
+        return with_temperature(proba, temperature)
 
     def predict(self, X: Any, model: str | None = None) -> np.ndarray:
         """The most probable class of each row.

@@ -512,9 +512,17 @@ def export_estimator(
     fns = [run_fn(run, vocab, w, f"seed_{i}") for i, run in enumerate(runs)]
     classification = bool(est.task_.classification)
 
+    temperature = getattr(est, "temperature_", 1.0)
+
     def forward(args: Sequence[jax.Array], x: jax.Array) -> jax.Array:
         out = jnp.mean(jnp.stack([f(args, x) for f in fns]), axis=0)
-        return out / out.sum(axis=1, keepdims=True) if classification else out
+        if not classification:
+            return out
+        out = out / out.sum(axis=1, keepdims=True)
+        if temperature != 1.0:  # as TabularClassifier.predict_proba
+            out = jnp.clip(out, 1e-15, None) ** (1.0 / temperature)
+            out = out / out.sum(axis=1, keepdims=True)
+        return out
 
     example = np.zeros((2, len(columns.names)), np.float32)
     with jax.default_matmul_precision("highest"):  # no TF32 on GPUs: match the estimator

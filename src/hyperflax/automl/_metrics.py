@@ -120,3 +120,70 @@ def best_threshold(p: np.ndarray, y: np.ndarray, metric: Metric, *, n: int = 199
         if score > best_score:
             best, best_score = float(t), score
     return best
+
+
+def with_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Class probabilities ``p`` sharpened (``temperature < 1``) or softened, rows summing to 1.
+
+    ``p ** (1 / T)`` normalized: the softmax of ``log(p) / T``, so the most probable class of a
+    row never changes.
+
+    Example:
+        >>> with_temperature(np.array([[0.8, 0.2]]), 0.5).round(3)
+        array([[0.941, 0.059]])
+    """
+    q = np.clip(p, 1e-15, None) ** (1.0 / temperature)
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(
+    p: np.ndarray, y: np.ndarray, *, n_folds: int = 5, seed: int = 0
+) -> tuple[float, float]:
+    """The temperature (at most 1) that minimizes the log loss of ``p``, if it helps unseen rows.
+
+    A weighted average of models is less confident than its members, and a log loss pays for
+    that. Only sharpening is fitted: out-of-fold predictions come from one fold model per
+    candidate, while predictions on new rows average every fold model, which makes them
+    smoother still; a softening measured on out-of-fold rows would overshoot there (on digits,
+    a fitted 1.45 took a test log loss from 0.077 to 0.086), a sharpening errs on the safe
+    side. The check fits a temperature on ``n_folds - 1`` folds of the rows and scores it on
+    the last, for each fold; the temperature (then fitted on every row) is kept only when those
+    held-out scores beat ``p`` as it is.
+
+    Args:
+        p: Out-of-fold class probabilities, one row per training row.
+        y: Class indices.
+        n_folds: Folds of the check.
+        seed: Seed of the folds.
+
+    Returns:
+        ``(temperature, log loss)``: ``(1.0, log loss of p)`` when the check refuses, else the
+        temperature and the held-out log loss of the check (an honest estimate).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 2, 400)
+        >>> p = np.where(y[:, None] == [0, 1], 0.6, 0.4)  # right, but far too unsure
+        >>> temperature, loss = fit_temperature(p, y)
+        >>> bool(temperature < 0.5), bool(loss < _log_loss(y, p))
+        (True, True)
+    """
+    from scipy.optimize import minimize_scalar
+    from sklearn.model_selection import KFold
+
+    def fit(rows: np.ndarray) -> float:
+        def loss(log_t: float) -> float:
+            return _log_loss(y[rows], with_temperature(p[rows], float(np.exp(log_t))))
+
+        t = float(np.exp(minimize_scalar(loss, bounds=(np.log(0.2), 0.0), method="bounded").x))
+        return 1.0 if t > 0.99 else t
+
+    temperature = fit(np.arange(len(y)))
+    raw = _log_loss(y, p)
+    if temperature == 1.0:
+        return 1.0, raw
+    held_out = np.empty_like(p, dtype=np.float64)
+    for train, test in KFold(n_folds, shuffle=True, random_state=seed).split(p):
+        held_out[test] = with_temperature(p[test], fit(train))
+    checked = _log_loss(y, held_out)
+    return (temperature, checked) if checked < raw else (1.0, raw)

@@ -60,6 +60,7 @@ def save(est: Any, path: Path) -> None:
         "weights": [] if seeds else [w for _, w in est.members_],
         "seeds": len(seeds),
         "decision_threshold": getattr(est, "decision_threshold_", None),
+        "temperature": getattr(est, "temperature_", None),
         "n_samples_fit": est.n_samples_fit_,
         "stack_inputs": None if stack is None else len(stack.inputs),
         "stack_check": getattr(est, "stack_check_", None),
@@ -119,6 +120,8 @@ def load(path: str | os.PathLike[str]) -> Any:
     est.n_samples_fit_ = manifest["n_samples_fit"]
     if manifest["decision_threshold"] is not None:
         est.decision_threshold_ = manifest["decision_threshold"]
+    if manifest.get("temperature") is not None:  # saved by a release that calibrates
+        est.temperature_ = manifest["temperature"]
     est.validation_score_ = manifest["validation_score"]
     if manifest["seeds"]:
         est._set_seeds([load(root / "seeds" / str(i)) for i in range(manifest["seeds"])])
