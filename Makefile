@@ -33,9 +33,10 @@ $(RUNTIMES)/node_modules/.installed: $(RUNTIMES)/package-lock.json
 		|| echo "npm ci failed: the Node.js and browser export tests will be skipped"; \
 	else echo "no npm: the Node.js and browser export tests will be skipped"; fi
 
-# One pytest worker per core; a file's tests stay together, in their order, on one worker.
+# One pytest worker per core (at most 4: each is a JAX process with its own throwaway servers);
+# a file's tests stay together, in their order, on one worker.
 test: $(VENV)/.installed-dev $(RUNTIMES)/node_modules/.installed
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests examples bench conftest.py
