@@ -45,6 +45,7 @@ from sklearn.preprocessing import (
 
 from hyperflax.automl import _stack
 from hyperflax.automl._members import Bagged, Candidate
+from hyperflax.automl._metrics import with_temperature
 from hyperflax.automl._space import NETWORKS
 from hyperflax.automl._tables import Columns
 from hyperflax.automl._task import Task
@@ -520,8 +521,7 @@ def export_estimator(
             return out
         out = out / out.sum(axis=1, keepdims=True)
         if temperature != 1.0:  # as TabularClassifier.predict_proba
-            out = jnp.clip(out, 1e-15, None) ** (1.0 / temperature)
-            out = out / out.sum(axis=1, keepdims=True)
+            out = with_temperature(out, temperature, xp=jnp)
         return out
 
     example = np.zeros((2, len(columns.names)), np.float32)

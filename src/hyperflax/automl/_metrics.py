@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
@@ -122,17 +123,18 @@ def best_threshold(p: np.ndarray, y: np.ndarray, metric: Metric, *, n: int = 199
     return best
 
 
-def with_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
+def with_temperature(p: Any, temperature: float, xp: Any = np) -> Any:
     """Class probabilities ``p`` sharpened (``temperature < 1``) or softened, rows summing to 1.
 
     ``p ** (1 / T)`` normalized: the softmax of ``log(p) / T``, so the most probable class of a
-    row never changes.
+    row never changes. ``xp`` is the array namespace: NumPy when fitting, ``jax.numpy`` inside
+    an export.
 
     Example:
         >>> with_temperature(np.array([[0.8, 0.2]]), 0.5).round(3)
         array([[0.941, 0.059]])
     """
-    q = np.clip(p, 1e-15, None) ** (1.0 / temperature)
+    q = xp.clip(p, 1e-15, None) ** (1.0 / temperature)
     return q / q.sum(axis=1, keepdims=True)
 
 
