@@ -26,13 +26,14 @@ def _blocks():
 BLOCKS = _blocks()
 EXAMPLES = {  # blocks that are example scripts the tests already run
     "30 seconds: AutoML on a table": "automl_table.py",
+    "30 seconds: AutoML on images": "automl_images.py",
     "30 seconds: tune a plain function": "plain_function.py",
     "30 seconds: push a leaderboard": "leaderboard_push.py",
 }
 
 
 def test_every_30_second_example_is_found():
-    assert len(BLOCKS) == 5, list(BLOCKS)
+    assert len(BLOCKS) == 6, list(BLOCKS)
 
 
 @pytest.mark.parametrize("title", sorted(EXAMPLES))

@@ -1,4 +1,4 @@
-"""AutoML for tables: scikit-learn estimators that search model families and ensemble them.
+"""AutoML for tables and images: scikit-learn estimators that search models and ensemble them.
 
 Every candidate model is a trial of one Optuna study run by a hyperflax tuner (tracked in
 MLflow with ``tracker="mlflow"``, resumable with a ``directory``); the best are combined by
@@ -11,6 +11,8 @@ Example:
 
 from hyperflax.automl._estimators import TabularClassifier as TabularClassifier
 from hyperflax.automl._estimators import TabularRegressor as TabularRegressor
+from hyperflax.automl._images import ImageClassifier as ImageClassifier
+from hyperflax.automl._images import ImageRegressor as ImageRegressor
 from hyperflax.automl._persistence import load as load
 
-__all__ = ["TabularClassifier", "TabularRegressor", "load"]
+__all__ = ["ImageClassifier", "ImageRegressor", "TabularClassifier", "TabularRegressor", "load"]

@@ -41,7 +41,7 @@ from hyperflax.automl._tables import (
     infer_columns,
     normalize,
 )
-from hyperflax.automl._task import Deadline, Task
+from hyperflax.automl._task import Deadline, Task, check_search_params
 
 #: What ``fit`` learns besides the attributes ending in ``_`` (removed by the next ``fit``).
 _PRIVATE = ("_oof", "_oof_rows", "_refit_data", "_fit_times")
@@ -77,14 +77,7 @@ class _Tabular(BaseEstimator):
     _classification = True
 
     def _check_params(self) -> None:
-        t = self.time_limit
-        if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
-            raise ValueError(f"`time_limit` must be a number of seconds > 0, got {t!r}")
-        if self.presets not in PRESETS:
-            raise ValueError(f"`presets` must be one of {sorted(PRESETS)}, got {self.presets!r}")
-        m = self.max_trials
-        if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
-            raise ValueError(f"`max_trials` must be an int >= 1 or None, got {m!r}")
+        check_search_params(self, PRESETS)
         if self.families is not None:
             bad = [f for f in self.families if f not in FAMILIES] if self.families else ["none"]
             if bad or isinstance(self.families, str):
@@ -92,9 +85,6 @@ class _Tabular(BaseEstimator):
                     f"`families` must be a non-empty list of {list(FAMILIES)}, got "
                     f"{self.families!r}; e.g. families=['hgb', 'linear']"
                 )
-        k = self.population_size
-        if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ValueError(f"`population_size` must be an int >= 1 or 'auto', got {k!r}")
         f = self.n_folds
         if f is not None and (not _is_int(f) or f < 0 or f == 1):
             raise ValueError(
@@ -115,13 +105,6 @@ class _Tabular(BaseEstimator):
             raise ValueError(
                 f"`n_repeats={r}` repeats k-fold bagging with other shuffles; it needs n_folds "
                 f">= 2 (or presets='best') and time_ordered=False"
-            )
-        s = self.seed
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"`seed` must be an int >= 0, got {s!r}")
-        if self.tracker not in (None, "mlflow") and not hasattr(self.tracker, "on_trial_end"):
-            raise ValueError(
-                f"`tracker` must be None, 'mlflow' or a hx.tracking.Tracker, got {self.tracker!r}"
             )
 
     def _encode_target(self, y: np.ndarray) -> tuple[np.ndarray, Task]:

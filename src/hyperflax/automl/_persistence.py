@@ -102,6 +102,10 @@ def load(path: str | os.PathLike[str]) -> Any:
     manifest = json.loads((root / _MANIFEST).read_text())
     if manifest.get("format") != FORMAT:
         raise ArtifactError(root, f"format {manifest.get('format')!r} is not {FORMAT}")
+    if manifest.get("estimator") in ("ImageClassifier", "ImageRegressor"):
+        from hyperflax.automl._images import load_images
+
+        return load_images(root, manifest)
     classes = {"TabularClassifier": TabularClassifier, "TabularRegressor": TabularRegressor}
     if manifest.get("estimator") not in classes:
         raise ArtifactError(root, f"unknown estimator {manifest.get('estimator')!r}")

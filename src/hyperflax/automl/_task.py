@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,3 +79,39 @@ class Deadline:
     def elapsed(self) -> float:
         """Seconds since the fit started."""
         return time.monotonic() - self.start
+
+
+def check_search_params(est: Any, presets: Container[str]) -> None:
+    """Checks the parameters every AutoML estimator shares, naming the bad one and the rule.
+
+    Raises:
+        ValueError: for a bad ``time_limit``, ``presets``, ``max_trials``, ``seed``,
+            ``population_size`` or ``tracker``.
+
+    Example:
+        >>> class Est:
+        ...     time_limit, presets, max_trials, seed, population_size, tracker = (
+        ...         -1, "fast", None, 0, 1, None)
+        >>> check_search_params(Est(), ["fast"])
+        Traceback (most recent call last):
+        ...
+        ValueError: `time_limit` must be a number of seconds > 0, got -1
+    """
+    t = est.time_limit
+    if isinstance(t, bool) or not isinstance(t, int | float) or not t > 0:
+        raise ValueError(f"`time_limit` must be a number of seconds > 0, got {t!r}")
+    if est.presets not in presets:
+        raise ValueError(f"`presets` must be one of {sorted(presets)}, got {est.presets!r}")  # type: ignore[call-overload]
+    m = est.max_trials
+    if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+        raise ValueError(f"`max_trials` must be an int >= 1 or None, got {m!r}")
+    s = est.seed
+    if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+        raise ValueError(f"`seed` must be an int >= 0, got {s!r}")
+    k = est.population_size
+    if k != "auto" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"`population_size` must be an int >= 1 or 'auto', got {k!r}")
+    if est.tracker not in (None, "mlflow") and not hasattr(est.tracker, "on_trial_end"):
+        raise ValueError(
+            f"`tracker` must be None, 'mlflow' or a hx.tracking.Tracker, got {est.tracker!r}"
+        )

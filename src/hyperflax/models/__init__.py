@@ -8,6 +8,8 @@ Example:
 """
 
 from hyperflax.models._cnn import CNN as CNN
+from hyperflax.models._convnet import Conv as Conv
+from hyperflax.models._convnet import ConvNet as ConvNet
 from hyperflax.models._layers import Dropout as Dropout
 from hyperflax.models._layers import DropoutRate as DropoutRate
 from hyperflax.models._layers import Mask as Mask
@@ -19,6 +21,8 @@ from hyperflax.models._tabular import smooth_clip as smooth_clip
 
 __all__ = [
     "CNN",
+    "Conv",
+    "ConvNet",
     "MLP",
     "Dropout",
     "DropoutRate",

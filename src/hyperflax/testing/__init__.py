@@ -1,4 +1,4 @@
-"""Test functions and the conformance suites users run on their own tuners and trackers.
+"""Test functions, a generated image task, and conformance suites for your tuners and trackers.
 
 The suites are pytest test classes (as ``optuna.testing`` ships its own): subclass one in a
 test module whose name starts with ``test_``, name the subclass ``Test...``, and say how to
@@ -20,6 +20,7 @@ from hyperflax.testing._functions import BRANIN_MIN as BRANIN_MIN
 from hyperflax.testing._functions import HARTMANN6_MIN as HARTMANN6_MIN
 from hyperflax.testing._functions import branin as branin
 from hyperflax.testing._functions import hartmann6 as hartmann6
+from hyperflax.testing._images import make_shapes as make_shapes
 
 if TYPE_CHECKING:
     from hyperflax.testing._tracker_suite import TrackerConformance as TrackerConformance
@@ -37,6 +38,7 @@ __all__ = [
     "TunerConformance",
     "branin",
     "hartmann6",
+    "make_shapes",
 ]
 
 

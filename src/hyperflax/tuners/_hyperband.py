@@ -117,9 +117,19 @@ class Hyperband(Tuner):
         total = sum(rung.size for bracket in brackets for rung in bracket)
         return total if self.max_trials is None else min(total, self.max_trials)
 
+    def brackets(self) -> list[list[Rung]]:
+        """The brackets in the order they run; by default the most exploratory first.
+
+        Example:
+            >>> class SafeFirst(Hyperband):  # full-budget configurations first
+            ...     def brackets(self):
+            ...         return super().brackets()[::-1]
+        """
+        return schedule(self.max_epochs, self.factor, self.hyperband_iterations)
+
     def next_trial(self, trials: Sequence[FrozenTrial]) -> TrialPlan | None:
         """The next rung member: a new configuration, or the best of a finished round promoted."""
-        for bracket in schedule(self.max_epochs, self.factor, self.hyperband_iterations):
+        for bracket in self.brackets():
             for previous, rung in zip([None, *bracket], bracket, strict=False):
                 members = rung.members(trials)
                 if len(members) >= rung.size:

@@ -34,6 +34,8 @@ class HyperModel:
         optimizer: an optax transformation, or ``fn(hp) -> optax transformation``.
         loss: a loss name of :class:`hyperflax.trainers.Trainer` or a callable.
         metrics: metric names or callables.
+        precision: the trainer's ``"float32"``, or ``"bfloat16"`` for bf16 forward and backward
+            passes with float32 parameters.
 
     Example:
         >>> import hyperflax as hx, optax
@@ -52,6 +54,7 @@ class HyperModel:
         optimizer: OptimizerSpec | None = None,
         loss: Any = "cross_entropy",
         metrics: Sequence[Any] = (),
+        precision: str = "float32",
     ) -> None:
         if build_model is not None and not callable(build_model):
             raise TypeError(f"build_model must be a callable fn(hp, rngs), got {build_model!r}")
@@ -63,6 +66,7 @@ class HyperModel:
         self.optimizer = optimizer
         self.loss = loss
         self.metrics = list(metrics)
+        self.precision = precision
 
     def build(self, hp: HyperParameters, rngs: nnx.Rngs) -> nnx.Module:
         """The model for ``hp``; by default ``build_model(hp, rngs)``."""

@@ -316,8 +316,9 @@ def _start(
     """Build a trial's model and trainer, continued from a ``parent`` checkpoint directory."""
     model = hypermodel.build(hp, nnx.Rngs(seed))
     trainer = Trainer(
-        model, hypermodel.build_optimizer(hp), hypermodel.loss, hypermodel.metrics, seed=seed
-    )
+        model, hypermodel.build_optimizer(hp), hypermodel.loss, hypermodel.metrics, seed=seed,
+        precision=getattr(hypermodel, "precision", "float32"),
+    )  # fmt: skip
     if parent is not None:
         trainer.load_checkpoint(parent / LAST)
     best = BestCheckpoint(objective.name, mode="min" if objective.sign > 0 else "max")
