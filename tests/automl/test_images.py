@@ -160,27 +160,26 @@ def test_the_generated_shapes_defeat_a_linear_model():
     assert linear < 0.45  # four classes: chance is 0.25 (measured 0.31-0.35)
 
 
-def test_two_devices_train_each_trial_data_parallel(tmp_path):
-    """Digits on two forced CPU devices: every trial's batches are split over both."""
+def test_two_devices_learn_the_generated_shapes(tmp_path):
+    """The 32x32x3 task on two forced CPU devices: every trial's batches split over both."""
     code = (
-        "import numpy as np, optuna, hyperflax as hx\n"
-        "from sklearn.datasets import load_digits\n"
-        "d = load_digits()\n"
+        "import sys, optuna, hyperflax as hx\n"
+        "from hyperflax.testing import make_shapes\n"
+        "x, y = make_shapes(600, seed=0)\n"
+        "xt, yt = make_shapes(300, seed=1)\n"
         "clf = hx.automl.ImageClassifier(time_limit=240, presets='fast', max_trials=1,\n"
-        "                                directory='proj', seed=0)\n"
-        "clf.fit(d.images[:1200], d.target[:1200])\n"
+        "                                directory='proj', seed=int(sys.argv[1])).fit(x, y)\n"
         "study = optuna.load_study(study_name='automl_images',\n"
         "                          storage='sqlite:///proj/automl_images/study.db')\n"
-        "devices = study.trials[0].user_attrs['hx:devices']\n"
-        "print(clf.score(d.images[1200:], d.target[1200:]), devices)\n"
+        "print(clf.score(xt, yt), study.trials[0].user_attrs['hx:devices'])\n"
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=600, check=True,
+        [sys.executable, "-c", code, "0"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=600, check=True,
     ).stdout.split()  # fmt: skip
     accuracy, devices = float(out[0]), " ".join(out[1:])
-    assert devices.count("cpu") == 2 or devices.count("CPU") == 2, devices
-    # One 9-epoch CNN: measured 0.9-0.95 on the last 597 digits; chance is 0.1.
+    assert devices.lower().count("cpu") == 2, devices
+    # One 9-epoch CNN: 0.997-1.0 over seeds 0-2; a linear model gets 0.31-0.35, chance 0.25.
     assert accuracy > 0.8
     assert Path(tmp_path / "proj" / "automl_images").is_dir()

@@ -180,9 +180,11 @@ class ImageSpace(HyperModel):
         """The candidate's :class:`ImageModel`."""
         task = self.task
         family = hp.Choice("family", list(FAMILIES))
+        width = hp.Choice("width", list(task.widths))
+        self.check_start(family, width)
         net = ConvNet(
             task.shape[2], task.n_outputs, block=FAMILIES[family],
-            width=hp.Choice("width", list(task.widths)), depth=hp.Int("depth", 1, 3),
+            width=width, depth=hp.Int("depth", 1, 3),
             stages=task.stages, dropout=hp.Float("dropout", 0.0, 0.4), rngs=rngs,
         )  # fmt: skip
         classification = task.classification
@@ -192,6 +194,9 @@ class ImageSpace(HyperModel):
             smoothing=hp.Float("label_smoothing", 0.0, 0.2) if classification else 0.0,
             rngs=rngs,
         )  # fmt: skip
+
+    def check_start(self, family: str, width: int) -> None:
+        """Called before a candidate of ``family`` and ``width`` is built; may refuse it."""
 
     def build_optimizer(self, hp: HyperParameters) -> optax.GradientTransformation:
         """AdamW with a tuned learning rate and weight decay, times the shared schedule."""

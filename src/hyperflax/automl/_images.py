@@ -36,7 +36,7 @@ from hyperflax.automl._image_space import (
     warm_start,
 )
 from hyperflax.automl._metrics import resolve_metric
-from hyperflax.automl._networks import DeadlineStop, batch_size
+from hyperflax.automl._networks import DeadlineStop
 from hyperflax.automl._tables import check_target
 from hyperflax.automl._task import Deadline, Task, check_search_params
 from hyperflax.search_spaces import HyperParameters
@@ -47,7 +47,9 @@ from hyperflax.tuners._hyperband import Rung
 #: preset: (Hyperband's longest training in epochs, widths of the first stage)
 PRESETS = {"fast": (9, (16,)), "medium": (27, (16, 32)), "best": (81, (16, 32, 64))}
 ENSEMBLE_CANDIDATES = 10  # the best trials whose held-out predictions the ensemble chooses from
-FIRST_EPOCH_S = 5.0  # assumed cost of a program's first (compiling) epoch until one is measured
+#: Assumed cost of the first program's first (compiling) epoch, before any is measured: a
+#: CNN compiles in 5-8 s on an idle 2-core CPU and in up to 20 s on a loaded one.
+FIRST_EPOCH_S = 15.0
 _MANIFEST = "automl.json"
 _FORMAT = 2
 
@@ -96,21 +98,25 @@ class _BudgetedSpace(ImageSpace):
         self.end: float | None = end  # None once the search is over (loading models)
         self.first_epoch: dict[tuple[str, int], float] = {}
 
-    def build(self, hp: HyperParameters, rngs: nnx.Rngs) -> nnx.Module:
-        """The candidate, once the time left is known to cover its first epoch."""
-        model = super().build(hp, rngs)
-        if self.end is not None:
-            left = self.end - time.monotonic()
-            if left < 1.0:
-                raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
-            key = (hp["family"], hp["width"])
-            needed = self.first_epoch.get(key, max([FIRST_EPOCH_S, *self.first_epoch.values()]))
-            if left < needed:  # the first epoch cannot be interrupted
-                message = f"{left:.1f} s left: a first {key} epoch takes {needed:.1f} s"
-                if min(self.first_epoch.values(), default=np.inf) <= left:
-                    raise optuna.TrialPruned(message)  # the sampler may pick one that fits
-                raise TimeLimitError(message)
-        return model
+    def check_start(self, family: str, width: int) -> None:
+        """Refuses the candidate when the time left does not cover its program's first epoch.
+
+        Raises:
+            optuna.TrialPruned: when another program's first epoch would fit.
+            TimeLimitError: when nothing fits (the search ends).
+        """
+        if self.end is None:
+            return
+        left = self.end - time.monotonic()
+        if left < 1.0:
+            raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
+        key = (family, width)
+        needed = self.first_epoch.get(key, max(self.first_epoch.values(), default=FIRST_EPOCH_S))
+        if left < needed:  # the first epoch cannot be interrupted
+            message = f"{left:.1f} s left: a first {key} epoch takes {needed:.1f} s"
+            if min(self.first_epoch.values(), default=np.inf) <= left:
+                raise optuna.TrialPruned(message)  # the sampler may pick one that fits
+            raise TimeLimitError(message)
 
 
 class WarmStartHyperband(Hyperband):
@@ -184,6 +190,16 @@ class ImageEnsemble(nnx.Module):
         if self.classification:
             return jnp.log(jnp.maximum(total, 1e-12))
         return total * self.scale[1] + self.scale[0]
+
+
+def image_batch_size(n: int) -> int:
+    """A power of two near ``n / 24`` within 16..128: small data gets more steps per epoch.
+
+    Example:
+        >>> image_batch_size(800), image_batch_size(100_000)
+        (32, 128)
+    """
+    return min(128, max(16, 1 << int(np.log2(max(n, 1) / 24))))
 
 
 def _space_task(est: Any, shape: tuple[int, ...], n_outputs: int, steps: int) -> ImageTask:
@@ -280,12 +296,12 @@ class _Images(BaseEstimator):
         if not task.classification:
             scale = (float(targets[train].mean()), float(targets[train].std() or 1.0))
             fit_targets = ((targets - scale[0]) / scale[1]).astype(np.float32)
-        batch = min(128, batch_size(len(train)))
+        batch = image_batch_size(len(train))
         max_epochs = PRESETS[self.presets][0]
         n_outputs = task.n_classes if task.classification else 1
         space_task = _space_task(self, images.shape[1:], n_outputs,
                                  max_epochs * max(1, len(train) // batch))  # fmt: skip
-        reserve = min(0.15 * self.time_limit, 2.0 + 0.05 * self.time_limit)
+        reserve = min(0.2 * self.time_limit, 3.0 + 0.08 * self.time_limit)  # ensemble, predictions
         precision = "float32" if jax.default_backend() == "cpu" else "bfloat16"
         space = _BudgetedSpace(space_task, precision=precision, end=deadline.at - reserve)
         with tempfile.TemporaryDirectory(prefix="hx_automl_images_") as scratch:

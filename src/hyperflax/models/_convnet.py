@@ -11,6 +11,7 @@ import numpy as np
 from flax import nnx
 
 from hyperflax.models._layers import Dropout, Mask
+from hyperflax.models._mlp import _host_rng
 
 BLOCKS = ("plain", "residual", "convnext")
 
@@ -139,8 +140,9 @@ class Conv(nnx.Module):
         shape = (kernel_size, kernel_size) + ((in_channels,) if depthwise else
                                               (in_channels, out_channels))  # fmt: skip
         fan_in = kernel_size * kernel_size * (1 if depthwise else in_channels)
-        init = jax.random.normal(rngs.params(), shape) * np.sqrt(2.0 / fan_in)
-        self.kernel = nnx.Param(jnp.zeros(shape) if zero_init else init)
+        # drawn on the host: eager JAX random ops compile once per new shape
+        init = _host_rng(rngs).standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        self.kernel = nnx.Param(jnp.asarray(np.zeros(shape) if zero_init else init, jnp.float32))
         self.bias = nnx.Param(jnp.zeros((out_channels,), jnp.float32))
         self.depthwise = depthwise
 
