@@ -6,22 +6,29 @@ random colors and textures, which a linear model on the pixels cannot tell apart
 budget, ``hx.automl.ImageClassifier(time_limit=budget, presets="fast")`` runs beside a
 hand-tuned baseline: one plain ``hx.models.ConvNet`` (width 16, depth 1), AdamW 2e-3, batch
 64, trained epoch after epoch until the next epoch would pass the same budget (its compile
-included). Every run is its own process, one after the other. AutoKeras 3 is run when it is
-importable in this environment (``pip install autokeras``; never a project dependency) with
-``max_trials=3`` and the epochs that fit; otherwise its rows say "not installed".
-Run: ``.venv/bin/python -m bench.automl_images [--budgets 30 60 180] [--tasks digits shapes]``.
+included). Every run is its own process, one after the other, reading the task from one
+``.npz`` file. AutoKeras 3 runs in its own environment (``--autokeras-python``, never a project
+dependency): AutoKeras 3.0.0 builds no model with Keras 3.15 (``Dense(units=numpy.int64)``
+is refused) and the Keras that accepts it (3.8) does not run on JAX 0.10, so it is Keras 3.8
+on PyTorch's CPU backend: ``python3.11 -m venv V && V/bin/pip install torch==2.13.0
+keras==3.8.0 keras-tuner==1.4.8 autokeras==3.0.0 dm-tree six``. It gets ``max_trials=1`` and a
+callback that stops training once the budget has passed (AutoKeras has no time limit).
+Run: ``.venv/bin/python -m bench.automl_images [--budgets 30 60 180] [--tasks digits shapes]
+[--autokeras-python V/bin/python]``.
 """
 
 import argparse
-import importlib.util
 import json
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 
 
-def _data(task: str) -> tuple:
+def write_task(task: str, path: str) -> None:
+    """Write ``task``'s train and test images and labels to ``path`` (``.npz``)."""
     import numpy as np
 
     if task == "digits":
@@ -29,74 +36,101 @@ def _data(task: str) -> tuple:
         from sklearn.model_selection import train_test_split
 
         d = load_digits()
-        return tuple(train_test_split(d.images, d.target, test_size=0.25, random_state=0,
-                                      stratify=d.target))  # fmt: skip
-    from hyperflax.testing import make_shapes
+        x, xt, y, yt = train_test_split(d.images, d.target, test_size=0.25, random_state=0,
+                                        stratify=d.target)  # fmt: skip
+    else:
+        from hyperflax.testing import make_shapes
 
-    x, y = make_shapes(1000, seed=0)
-    xt, yt = make_shapes(500, seed=1)
-    return x, xt, np.asarray(y), np.asarray(yt)
+        x, y = make_shapes(1000, seed=0)
+        xt, yt = make_shapes(500, seed=1)
+    np.savez(path, x=x, xt=xt, y=y, yt=yt)
 
 
-def _hyperflax(task: str, budget: float) -> dict:
+def _data(path: str) -> tuple:
+    import numpy as np
+
+    with np.load(path) as data:
+        return data["x"], data["xt"], data["y"], data["yt"]
+
+
+def _hyperflax(path: str, budget: float) -> dict:
     import hyperflax as hx
 
-    x, xt, y, yt = _data(task)
+    x, xt, y, yt = _data(path)
     clf = hx.automl.ImageClassifier(time_limit=budget, presets="fast", seed=0).fit(x, y)
-    board = clf.leaderboard()
-    return {"accuracy": clf.score(xt, yt), "trials": len(board)}
+    return {"accuracy": clf.score(xt, yt), "trials": len(clf.leaderboard())}
 
 
-def _baseline(task: str, budget: float) -> dict:
+def _baseline(path: str, budget: float) -> dict:
     import jax
     import numpy as np
     import optax
     from flax import nnx
 
     import hyperflax as hx
+    from hyperflax.automl._images import image_batch_size
     from hyperflax.automl._networks import DeadlineStop
 
     start = time.monotonic()
-    x, xt, y, yt = _data(task)
+    x, xt, y, yt = _data(path)
     x = x.reshape(*x.shape[:3], -1).astype(np.float32)
     xt = xt.reshape(*xt.shape[:3], -1).astype(np.float32)
     mean, std = x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2)) + 1e-6
     x, xt = (x - mean) / std, (xt - mean) / std
-    stages = 2 if x.shape[1] <= 8 else 3
-    net = hx.models.ConvNet(x.shape[3], 10 if task == "digits" else 4, block="plain", width=16,
-                            depth=1, stages=stages, rngs=nnx.Rngs(0))  # fmt: skip
+    net = hx.models.ConvNet(x.shape[3], int(y.max()) + 1, block="plain", width=16, depth=1,
+                            stages=2 if x.shape[1] <= 8 else 3, rngs=nnx.Rngs(0))  # fmt: skip
     trainer = hx.trainers.Trainer(net, optax.adamw(2e-3), "cross_entropy",
                                   devices=jax.local_devices()[:1])  # fmt: skip
-    history = trainer.fit(x, y, epochs=1000, batch_size=64,
+    history = trainer.fit(x, y, epochs=1000, batch_size=image_batch_size(len(x)),
                           callbacks=[DeadlineStop(start + budget - 1.0)])  # fmt: skip
     predictions = trainer.predict(xt, batch_size=50).argmax(axis=1)
     return {"accuracy": float((predictions == yt).mean()), "epochs": len(history.epochs)}
 
 
-def _autokeras(task: str, budget: float) -> dict:
-    import autokeras as ak  # only when installed for this benchmark
+AUTOKERAS = """
+import json, sys, time
+import numpy as np, keras, autokeras as ak
+start, budget = time.monotonic(), float(sys.argv[2])
+with np.load(sys.argv[1]) as data:
+    x, xt, y, yt = (data[k] for k in ("x", "xt", "y", "yt"))
+x, xt = x.reshape(*x.shape[:3], -1), xt.reshape(*xt.shape[:3], -1)
 
-    x, xt, y, yt = _data(task)
-    x = x.reshape(*x.shape[:3], -1)
-    xt = xt.reshape(*xt.shape[:3], -1)
-    clf = ak.ImageClassifier(max_trials=3, overwrite=True, seed=0)
-    clf.fit(x, y, epochs=max(1, int(budget // 15)), verbose=0)
-    return {"accuracy": float((clf.predict(xt).astype(int).ravel() == yt).mean())}
+class Budget(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = time.monotonic() - start > budget
+
+clf = ak.ImageClassifier(max_trials=1, overwrite=True, seed=0, directory="ak_project")
+clf.fit(x, y, epochs=1000, callbacks=[Budget()], verbose=0)
+accuracy = float((clf.predict(xt, verbose=0).astype(int).ravel() == yt).mean())
+print(json.dumps({"accuracy": accuracy, "wall": time.monotonic() - start}))
+"""
 
 
-SYSTEMS = {"hyperflax": _hyperflax, "hand-tuned CNN": _baseline, "AutoKeras 3": _autokeras}
+SYSTEMS = {"hyperflax": _hyperflax, "hand-tuned CNN": _baseline}
 
 
-def _run(system: str, task: str, budget: float) -> dict:
-    if system == "AutoKeras 3" and importlib.util.find_spec("autokeras") is None:
-        return {"system": system, "task": task, "budget": budget, "error": "not installed"}
-    code = (
-        "import json, sys, time; from bench.automl_images import SYSTEMS; "
-        "t = time.monotonic(); r = SYSTEMS[sys.argv[1]](sys.argv[2], float(sys.argv[3])); "
-        "r['wall'] = time.monotonic() - t; print(json.dumps(r))"
-    )
-    done = subprocess.run([sys.executable, "-c", code, system, task, str(budget)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+def _run(system: str, task: str, path: str, budget: float, autokeras: str | None) -> dict:
+    if system == "AutoKeras 3":
+        if autokeras is None:
+            return {"system": system, "task": task, "budget": budget,
+                    "error": "no --autokeras-python"}  # fmt: skip
+        command = [autokeras, "-c", AUTOKERAS, path, str(budget)]
+        env = {**os.environ, "KERAS_BACKEND": "torch"}
+    else:
+        code = (
+            "import json, sys, time; from bench.automl_images import SYSTEMS; "
+            "t = time.monotonic(); r = SYSTEMS[sys.argv[1]](sys.argv[2], float(sys.argv[3])); "
+            "r['wall'] = time.monotonic() - t; print(json.dumps(r))"
+        )
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+        }
+        command = [sys.executable, "-c", code, system, path, str(budget)]
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder,
+                              env=env)  # fmt: skip
     if done.returncode:
         return {"system": system, "task": task, "budget": budget,
                 "error": done.stderr.strip().splitlines()[-1]}  # fmt: skip
@@ -108,17 +142,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 180])
     parser.add_argument("--tasks", nargs="+", default=["digits", "shapes"])
-    parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    parser.add_argument("--systems", nargs="+", default=[*SYSTEMS, "AutoKeras 3"])
+    parser.add_argument("--autokeras-python", help="the Python of an AutoKeras environment")
     parser.add_argument("--results", help="write the rows as JSON here")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print("| task | budget (s) | system | test accuracy | wall (s) | notes |")
     print("|---|---|---|---|---|---|")
     rows = []
+    folder = tempfile.mkdtemp(prefix="hx_bench_images_")
     for task in args.tasks:
+        path = os.path.join(folder, f"{task}.npz")
+        write_task(task, path)
         for budget in args.budgets:
             for system in args.systems:
-                row = _run(system, task, budget)
+                row = _run(system, task, path, budget, args.autokeras_python)
                 rows.append(row)
                 notes = row.get("error") or (
                     f"{row['trials']} trials" if "trials" in row else
