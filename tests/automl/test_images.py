@@ -36,7 +36,7 @@ def fitted(digits, tmp_path_factory):
 def test_digits_are_learned_by_the_warm_start_and_the_leaderboard_says_how(digits, fitted):
     _, X_test, _, y_test = digits
     clf, _ = fitted
-    # Measured 0.96-0.98 over seeds 0-2 on 2 cores; a wrong augmentation or loss gives < 0.5.
+    # Measured 0.969-0.976 over seeds 0-2 on 2 cores; a wrong augmentation or loss gives < 0.5.
     assert clf.score(X_test, y_test) >= 0.85
     board = clf.leaderboard()
     assert list(board.columns) == [
@@ -104,8 +104,8 @@ def test_regressor_predicts_a_property_of_the_image():
     reg = ImageRegressor(time_limit=60, presets="fast", max_trials=1, seed=0)
     reg.fit(X[:300], y[:300])
     assert reg.predict(X[300:]).shape == (100,)
-    # Measured R^2 0.8-0.9 over seeds; predicting the mean gives 0.
-    assert reg.score(X[300:], y[300:]) > 0.5
+    # Measured R^2 0.53, 0.92, 0.91 for seeds 0-2; predicting the mean gives 0.
+    assert reg.score(X[300:], y[300:]) > 0.3
     assert "mix" not in reg.leaderboard()["hyperparameters"][0]
 
 
