@@ -29,6 +29,7 @@ from hyperflax._errors import DataError, SearchFailedError, TimeLimitError
 from hyperflax.automl._ensemble import greedy_ensemble
 from hyperflax.automl._folds import holdout
 from hyperflax.automl._image_space import (
+    FAMILIES,
     ImageSpace,
     ImageTask,
     image_loss,
@@ -531,7 +532,7 @@ def _forget_compilation_cache() -> None:
 
 
 def _family_of(net: Any) -> str:
-    return {"plain": "cnn", "residual": "resnet", "convnext": "convnext"}[net.block]
+    return next(family for family, block in FAMILIES.items() if block == net.block)
 
 
 def load_images(root: Path, manifest: dict[str, Any]) -> Any:
