@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +30,7 @@ FAMILIES = {"cnn": "plain", "resnet": "residual", "convnext": "convnext"}
 MIXES = ("none", "mixup", "cutmix")
 _MIX_ALPHA = {"mixup": 0.2, "cutmix": 1.0}
 WARMUP = 0.05  # of the longest schedule's steps
+_END = 0.02  # the schedule's last learning-rate factor
 
 
 class _Setting(nnx.Variable):
@@ -171,10 +172,6 @@ class ImageSpace(HyperModel):
             loss=image_loss if task.classification else image_squared_error, precision=precision
         )
         self.task = task
-        warmup = max(1, int(WARMUP * task.schedule_steps))
-        self._schedule = optax.warmup_cosine_decay_schedule(
-            0.0, 1.0, warmup, max(warmup + 1, task.schedule_steps), end_value=0.02
-        )
 
     def build(self, hp: HyperParameters, rngs: nnx.Rngs) -> nnx.Module:
         """The candidate's :class:`ImageModel`."""
@@ -204,7 +201,47 @@ class ImageSpace(HyperModel):
             learning_rate=hp.Float("learning_rate", 1e-4, 1e-2, log=True),
             weight_decay=hp.Float("weight_decay", 1e-6, 1e-1, log=True),
         )
-        return optax.chain(adamw, optax.scale_by_schedule(self._schedule))
+        return optax.chain(adamw, scale_by_warmup_cosine(self.task.schedule_steps))
+
+
+class WarmupCosineState(NamedTuple):
+    """Steps taken and the schedule's length, both data (one program serves every length)."""
+
+    step: jax.Array
+    total: jax.Array
+
+
+def scale_by_warmup_cosine(total_steps: int) -> optax.GradientTransformation:
+    """Scale updates by a linear warmup over 5% of ``total_steps``, then a cosine decay to 2%.
+
+    The same curve as ``optax.warmup_cosine_decay_schedule(0, 1, warmup, total_steps,
+    end_value=0.02)``, but the length lives in the state rather than in the compiled
+    program, so a search that picks its epoch budget after compiling keeps its programs.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> tx = scale_by_warmup_cosine(100)
+        >>> state = tx.init({"w": jnp.ones(2)})
+        >>> int(state.total)
+        100
+    """
+
+    def init(params: Any) -> WarmupCosineState:
+        del params
+        return WarmupCosineState(jnp.zeros([], jnp.int32), jnp.asarray(total_steps, jnp.int32))
+
+    def update(updates: Any, state: WarmupCosineState, params: Any = None) -> Any:
+        del params
+        step = state.step.astype(jnp.float32)
+        total = jnp.maximum(state.total.astype(jnp.float32), 2.0)
+        warmup = jnp.maximum(1.0, jnp.floor(WARMUP * total))
+        progress = jnp.clip((step - warmup) / jnp.maximum(total - warmup, 1.0), 0.0, 1.0)
+        decay = _END + (1.0 - _END) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress))
+        scale = jnp.where(step < warmup, step / warmup, decay)
+        updates = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
+        return updates, WarmupCosineState(optax.safe_increment(state.step), state.total)
+
+    return optax.GradientTransformation(init, update)
 
 
 def warm_start(task: ImageTask) -> list[dict[str, Any]]:

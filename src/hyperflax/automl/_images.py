@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -41,7 +42,13 @@ from hyperflax.automl._networks import DeadlineStop
 from hyperflax.automl._tables import check_target
 from hyperflax.automl._task import Deadline, Task, check_search_params
 from hyperflax.search_spaces import HyperParameters
-from hyperflax.trainers import Callback, Trainer, assign_model_arrays, model_arrays
+from hyperflax.trainers import (
+    Callback,
+    CompilationCounter,
+    Trainer,
+    assign_model_arrays,
+    model_arrays,
+)
 from hyperflax.tuners import Hyperband, Objective, TrialPlan
 from hyperflax.tuners._hyperband import Rung
 
@@ -51,6 +58,12 @@ ENSEMBLE_CANDIDATES = 10  # the best trials whose held-out predictions the ensem
 #: Assumed cost of the first program's first (compiling) epoch, before any is measured: a
 #: CNN compiles in 5-8 s on an idle 2-core CPU and in up to 20 s on a loaded one.
 FIRST_EPOCH_S = 15.0
+#: Hyperband's longest training when measured epochs leave room for more than a preset's.
+MAX_EPOCHS = 243
+#: The other families' epochs against the first warm-start network's (measured on digits:
+#: ResNet 1.7x, ConvNeXt 1.2x, the two-block ResNet 3x); the measured first epoch, less its
+#: compilation, already overstates a later one (digits: 0.34 s against 0.19 s).
+SLOWER_FAMILIES = 1.5
 _MANIFEST = "automl.json"
 _FORMAT = 2
 
@@ -203,6 +216,56 @@ def image_batch_size(n: int) -> int:
     return min(128, max(16, 1 << int(np.log2(max(n, 1) / 24))))
 
 
+def longest_training(room: float, floor: int, *, factor: int = 3) -> int:
+    """Hyperband's longest training (epochs) when the search has ``room`` epochs of time.
+
+    The largest ``R`` from ``floor`` to ``MAX_EPOCHS`` whose least exploratory bracket, the
+    warm-start configurations run first (``s_max + 1`` of them at ``R`` epochs), fits in
+    ``room``: a long budget trains its first networks longer instead of trying more short ones.
+
+    Example:
+        >>> longest_training(100.0, 9), longest_training(10.0, 9), longest_training(1e6, 9)
+        (26, 9, 243)
+    """
+    best = floor
+    for epochs in range(floor, MAX_EPOCHS + 1):
+        s_max = math.floor(math.log(epochs) / math.log(factor) + 1e-9)
+        if (s_max + 1) * epochs <= room:
+            best = epochs
+    return best
+
+
+def _epoch_seconds(
+    space: _BudgetedSpace,
+    config: dict[str, Any],
+    data: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    batch: int,
+    seed: int,
+) -> float | None:
+    """Seconds of one epoch of ``config``, measured; ``None`` when it would not fit.
+
+    Trains ``config`` one epoch, which compiles the programs every trial of its family and
+    width then shares (the schedule's length is data: choosing it afterwards compiles nothing
+    new); the epoch's time less the time spent compiling is what an epoch costs.
+    """
+    hp = HyperParameters(config)
+    try:
+        model = space.build(hp, nnx.Rngs(seed))
+    except (TimeLimitError, optuna.TrialPruned):
+        return None  # the search says why
+    trainer = Trainer(
+        model, space.build_optimizer(hp), space.loss, space.metrics, seed=seed,
+        precision=space.precision,
+    )  # fmt: skip
+    started = time.monotonic()
+    with CompilationCounter() as compiling:
+        trainer.fit(*data, validation_data=validation, epochs=1, batch_size=batch,
+                    callbacks=[_FirstEpochClocks(space)])  # fmt: skip
+    return max(time.monotonic() - started - compiling.seconds, 1e-3)
+
+
 def _space_task(est: Any, shape: tuple[int, ...], n_outputs: int, steps: int) -> ImageTask:
     widths = PRESETS[est.presets][1]
     return ImageTask(
@@ -298,17 +361,27 @@ class _Images(BaseEstimator):
             scale = (float(targets[train].mean()), float(targets[train].std() or 1.0))
             fit_targets = ((targets - scale[0]) / scale[1]).astype(np.float32)
         batch = image_batch_size(len(train))
+        steps = max(1, len(train) // batch)
         max_epochs = PRESETS[self.presets][0]
         n_outputs = task.n_classes if task.classification else 1
-        space_task = _space_task(self, images.shape[1:], n_outputs,
-                                 max_epochs * max(1, len(train) // batch))  # fmt: skip
+        space_task = _space_task(self, images.shape[1:], n_outputs, max_epochs * steps)
         reserve = min(0.2 * self.time_limit, 3.0 + 0.08 * self.time_limit)  # ensemble, predictions
         precision = "float32" if jax.default_backend() == "cpu" else "bfloat16"
         space = _BudgetedSpace(space_task, precision=precision, end=deadline.at - reserve)
+        warm = warm_start(space_task)
+        if self.max_trials is None:  # a trial-count budget stays deterministic: no clock in it
+            epoch = _epoch_seconds(
+                space, warm[0], (x[train], fit_targets[train]), (x[val], fit_targets[val]),
+                batch=batch, seed=self.seed,
+            )  # fmt: skip
+            if epoch is not None:
+                budget = (space.end or 0.0) - time.monotonic()
+                max_epochs = longest_training(budget / (SLOWER_FAMILIES * epoch), max_epochs)
+                space.task = dataclasses.replace(space.task, schedule_steps=max_epochs * steps)
         with tempfile.TemporaryDirectory(prefix="hx_automl_images_") as scratch:
             directory = Path(scratch if self.directory is None else self.directory)
             tuner = WarmStartHyperband(
-                space, warm=warm_start(space_task), objective=Objective("val_loss", "min"),
+                space, warm=warm, objective=Objective("val_loss", "min"),
                 max_epochs=max_epochs, factor=3, hyperband_iterations=20,
                 max_trials=self.max_trials, time_limit=max(deadline.remaining() - reserve, 1e-3),
                 directory=directory, project_name=self.project_name, seed=self.seed,
@@ -341,7 +414,7 @@ class _Images(BaseEstimator):
         self.n_features_in_ = int(np.prod(self.image_shape_))
         self.metric_ = metric.name
         self.task_ = task
-        self._task_spec = space_task
+        self._task_spec = space.task
         self.ensemble_ = self._assemble()
         return self
 
@@ -574,6 +647,10 @@ _PARAMS_DOC = """
             epoch of every new network, and the ensemble included).
         presets: ``"fast"`` (Hyperband up to 9 epochs, first-stage width 16), ``"medium"``
             (27 epochs, widths 16 and 32) or ``"best"`` (81 epochs, widths 16, 32 and 64).
+            Without ``max_trials``, a time limit with room for more trains longer (up to
+            243 epochs): the first warm-start network's first epoch is timed (less its
+            compilation), and the longest training is the largest whose warm-start bracket
+            fills the search's time.
         metric: What the ensemble optimizes on the held-out images; ``None`` for the default.
         max_trials: At most this many trials (Hyperband's promotions count as trials).
         seed: Seeds the split, the sampler and every network.

@@ -8,12 +8,16 @@ from types import TracebackType
 import jax
 import jax.monitoring
 
-# The event JAX 0.10 records (in ``jax._src.dispatch``) once per XLA backend compilation.
+# The event JAX 0.10 records (in ``jax._src.dispatch``) once per XLA backend compilation;
+# the others under this prefix time tracing and lowering.
 _BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_COMPILE_EVENTS = "/jax/core/compile/"
 
 
 class CompilationCounter:
     """Context manager counting XLA backend compilations (cache hits are not counted).
+
+    ``seconds`` adds up the time spent compiling: tracing, lowering and XLA's backend.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -21,19 +25,23 @@ class CompilationCounter:
         >>> with CompilationCounter() as counter:
         ...     _ = triple(x)
         ...     _ = triple(x)  # a cache hit: not counted
-        >>> counter.count
-        1
+        >>> counter.count, counter.seconds > 0
+        (1, True)
     """
 
     def __init__(self) -> None:
         self.count = 0
+        self.seconds = 0.0
 
     def _listener(self, event: str, duration_secs: float, **kwargs: object) -> None:
         if event == _BACKEND_COMPILE_EVENT:
             self.count += 1
+        if event.startswith(_COMPILE_EVENTS):
+            self.seconds += duration_secs
 
     def __enter__(self) -> CompilationCounter:
         self.count = 0
+        self.seconds = 0.0
         jax.monitoring.register_event_duration_secs_listener(self._listener)
         return self
 
