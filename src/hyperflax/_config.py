@@ -25,7 +25,7 @@ TUNERS: dict[str, type[tuners.Tuner]] = {
 _OWN_KEYS = {"function", "hypermodel", "data", "search_args", "space", "tuner", "tuner_args"}
 _OWN_KEYS |= {"objective", "tracking_uri"}
 _TUNER_KEYS = {"max_trials", "time_limit", "seed", "directory", "project_name", "storage"}
-_TUNER_KEYS |= {"pruner", "overwrite", "population_size"}
+_TUNER_KEYS |= {"pruner", "overwrite", "population_size", "compile_ahead"}
 KEYS = _OWN_KEYS | _TUNER_KEYS
 HELP = """\
 CONFIG.yaml keys (function or hypermodel is required):
@@ -47,7 +47,7 @@ CONFIG.yaml keys (function or hypermodel is required):
   tracking_uri  the MLflow tracking URI (http://host:5000, sqlite:///mlflow.db) or none;
                 default: MLFLOW_TRACKING_URI, else a store in the project directory
   max_trials, time_limit, seed, directory, project_name, storage, pruner, overwrite,
-  population_size
+  population_size, compile_ahead
                 the tuner arguments of the same names; several workers share a study
                 through storage (sqlite:///..., journal:///..., postgresql+psycopg://...)
 

@@ -1,3 +1,5 @@
+import threading
+
 import jax
 import numpy as np
 import optax
@@ -28,13 +30,47 @@ def test_same_architecture_space_compiles_once(digits):
     assert np.isfinite(history.history["val_loss"]).all() and 0 <= logs["accuracy"] <= 1
 
 
+def _shapes_trainer(width):
+    # no capacity: every width is its own program, as in a user's model
+    model = nnx.Sequential(
+        nnx.Linear(64, width, rngs=nnx.Rngs(0)), nnx.relu, nnx.Linear(width, 10, rngs=nnx.Rngs(1))
+    )
+    return Trainer(model, optax.adam(1e-3), "cross_entropy", ["accuracy"], seed=3)
+
+
+def test_compile_in_another_thread_leaves_fit_nothing_to_compile(digits):
+    x, y = digits
+    data = {"batch_size": 32, "validation_data": (x[240:320], y[240:320])}
+    _shapes_trainer(8).fit(x[:240], y[:240], epochs=1, **data)  # the generic programs
+    ahead, elsewhere = CompilationCounter(), CompilationCounter()
+
+    def compile_ahead():
+        with ahead:
+            _shapes_trainer(37).compile(x[:240], y[:240], **data)
+
+    with elsewhere:  # counts its own thread only
+        thread = threading.Thread(target=compile_ahead)
+        thread.start()
+        thread.join()
+    assert elsewhere.count == 0
+    with CompilationCounter() as fitting:
+        history = _shapes_trainer(37).fit(x[:240], y[:240], epochs=2, **data)
+    assert ahead.count >= 2 and fitting.count == 0  # the epoch and the validation programs
+    cold = _shapes_trainer(41)
+    with CompilationCounter() as without:
+        cold.fit(x[:240], y[:240], epochs=2, **data)
+    assert without.count >= 2
+    same = _shapes_trainer(37).fit(x[:240], y[:240], epochs=2, **data)  # compile changes nothing
+    np.testing.assert_array_equal(history.history["val_loss"], same.history["val_loss"])
+
+
 def test_counter_counts_new_programs_only():
     double = jax.jit(lambda v: v * 2)
     with CompilationCounter() as counter:
         double(np.arange(3.0))
         double(np.arange(3.0) + 1)
         double(np.arange(4.0))
-    assert counter.count == 2
+    assert counter.count == 2 and counter.seconds > 0
 
 
 def test_enable_compilation_cache_sets_jax_config_and_keeps_an_existing_cache(tmp_path):

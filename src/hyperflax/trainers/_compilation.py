@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from types import TracebackType
 
 import jax
@@ -15,9 +16,12 @@ _COMPILE_EVENTS = "/jax/core/compile/"
 
 
 class CompilationCounter:
-    """Context manager counting XLA backend compilations (cache hits are not counted).
+    """Context manager counting the XLA backend compilations of its thread (not cache hits).
 
-    ``seconds`` adds up the time spent compiling: tracing, lowering and XLA's backend.
+    Compilations in other threads (a search compiling the next trial ahead) are not counted.
+
+    ``seconds`` adds up the time spent compiling: tracing, lowering and XLA's backend;
+    ``names`` lists the compiled programs' function names, in order.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -32,16 +36,23 @@ class CompilationCounter:
     def __init__(self) -> None:
         self.count = 0
         self.seconds = 0.0
+        self.names: list[str] = []
+        self._thread = threading.get_ident()
 
     def _listener(self, event: str, duration_secs: float, **kwargs: object) -> None:
+        if threading.get_ident() != self._thread:
+            return
         if event == _BACKEND_COMPILE_EVENT:
             self.count += 1
+            self.names.append(str(kwargs.get("fun_name", "")))
         if event.startswith(_COMPILE_EVENTS):
             self.seconds += duration_secs
 
     def __enter__(self) -> CompilationCounter:
         self.count = 0
         self.seconds = 0.0
+        self.names = []
+        self._thread = threading.get_ident()
         jax.monitoring.register_event_duration_secs_listener(self._listener)
         return self
 

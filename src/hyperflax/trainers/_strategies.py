@@ -127,6 +127,32 @@ def _shard_map_evaluate(
     return mapped(state, x, y)
 
 
+def _abstract(tree: Any, sharding: NamedSharding) -> Any:
+    """Shapes and dtypes of ``tree`` as placed with ``sharding`` (what a program is compiled for).
+
+    Host arrays get the dtype ``jax.device_put`` gives them (float64 becomes float32 unless
+    64-bit mode is on); Python scalars stay as they are, weakly typed, as in a call.
+    """
+
+    def spec(leaf: Any) -> Any:
+        if isinstance(leaf, int | float):
+            return leaf
+        dtype = jax.dtypes.canonicalize_dtype(leaf.dtype, allow_extended_dtype=True)
+        return jax.ShapeDtypeStruct(np.shape(leaf), dtype, sharding=sharding)
+
+    return jax.tree.map(spec, tree)
+
+
+def is_training_program(name: str) -> bool:
+    """Whether a compiled program's name (``CompilationCounter.names``) is a training epoch.
+
+    Example:
+        >>> is_training_program("jit(_shard_map_train)"), is_training_program("jit(add)")
+        (True, False)
+    """
+    return "_shard_map_train" in name or device_train_epoch.__name__ in name
+
+
 class ShardMapStrategy:
     """Maps the per-device programs with ``jax.shard_map`` over a 1-D ``"data"`` mesh.
 
@@ -177,6 +203,20 @@ class ShardMapStrategy:
         params, rest, opt_state, losses, predictions, rows = out
         per_row = _flatten_rows(to_host((predictions, rows)), config.members)
         return params, rest, opt_state, np.asarray(losses), *per_row
+
+    def compile_train(
+        self, config: ProgramConfig, state: tuple[Any, Any, Any], data: tuple[Any, Any], seed: int
+    ) -> None:
+        """Compiles ``train_epoch``'s program for this state and host data, running nothing."""
+        args = _abstract((state, data), self._replicated)
+        _shard_map_train.lower(*args, seed, 0, None, config=config, mesh=self.mesh).compile()
+
+    def compile_evaluate(
+        self, config: ProgramConfig, state: tuple[Any, Any], x: Any, y: Any
+    ) -> None:
+        """Compiles ``evaluate``'s program for this state and host data, running nothing."""
+        args = _abstract((state, x, y), self._replicated)
+        _shard_map_evaluate.lower(*args, config=config, mesh=self.mesh).compile()
 
     def evaluate(
         self, config: ProgramConfig, state: tuple[Any, Any], x: Any, y: Any

@@ -20,7 +20,7 @@ from hyperflax.trainers._losses import LossFn, cross_entropy, resolve_loss
 from hyperflax.trainers._metrics import MetricFn, resolve_metrics
 from hyperflax.trainers._programs import OptimizerKey, ProgramConfig
 from hyperflax.trainers._state import arrays_to_tree, model_arrays, tree_to_arrays
-from hyperflax.trainers._strategies import STRATEGIES
+from hyperflax.trainers._strategies import STRATEGIES, ShardMapStrategy
 
 _PRECISIONS = ("float32", "bfloat16")
 
@@ -197,6 +197,38 @@ class Trainer:
             callback.on_train_end(self)
         return history
 
+    def compile(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        batch_size: int,
+        validation_data: tuple[Any, Any] | None = None,
+        shuffle: bool = True,
+    ) -> None:
+        """Compiles the programs ``fit`` runs on data like this, without training.
+
+        ``fit`` with the same shapes, batch size and model then compiles nothing. Another
+        thread may call it while a different trainer trains: a search compiles the next
+        trial's programs during the current trial (``strategy="pmap"`` compiles in ``fit``).
+
+        Example:
+            >>> trainer.compile(x, y, batch_size=32, validation_data=(xv, yv))  # doctest: +SKIP
+        """
+        if not isinstance(self._strategy, ShardMapStrategy):
+            return
+        x, y, validation = self.prepare_data(
+            x, y, validation_data=validation_data, validation_split=None, batch_size=batch_size
+        )
+        graphdef, params, rest = self._split(train=True)
+        opt_state = self._opt_state_or_init()  # compiles its per-shape eager programs too
+        config = self.train_config(graphdef, len(y), batch_size, shuffle)
+        self._strategy.compile_train(config, (params, rest, opt_state), (x, y), self.seed)
+        if validation is not None:
+            eval_graphdef, params, rest = self._split(train=False)
+            config = self._eval_config(eval_graphdef, len(validation[1]), batch_size, True)
+            self._strategy.compile_evaluate(config, (params, rest), *validation)
+
     def prepare_data(
         self,
         x: Any,
@@ -367,14 +399,19 @@ class Trainer:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions (and losses with ``y``) of placed data, ``members`` models at once."""
         n = jax.tree.leaves(x)[0].shape[1 if self.strategy == "pmap" else 0]
-        config = ProgramConfig(
-            graphdef, None, self._loss_fn if y is not None else None, self.precision,
-            device_batch=batch_size // self.n_devices, steps=-(-n // batch_size),
-            n_devices=self.n_devices, members=members,
-        )  # fmt: skip
+        config = self._eval_config(graphdef, n, batch_size, y is not None, members)
         predictions, losses = self._strategy.evaluate(config, state, x, y)
         rows = (slice(None),) * bool(members) + (slice(n),)  # members lead, then rows
         return predictions[rows], None if losses is None else losses[rows]
+
+    def _eval_config(
+        self, graphdef: Any, n: int, batch_size: int, with_loss: bool, members: int = 0
+    ) -> ProgramConfig:
+        return ProgramConfig(
+            graphdef, None, self._loss_fn if with_loss else None, self.precision,
+            device_batch=batch_size // self.n_devices, steps=-(-n // batch_size),
+            n_devices=self.n_devices, members=members,
+        )  # fmt: skip
 
     def epoch_logs(
         self,

@@ -39,13 +39,22 @@ class SearchArgs:
     callbacks: Sequence[Any] = ()
 
 
+def _nothing() -> None:
+    """The default ``TrialContext.built``."""
+
+
 @dataclass(frozen=True)
 class TrialContext:
-    """What a runner needs to know about the trial it runs."""
+    """What a runner needs to know about the trial it runs.
+
+    ``built`` is called once the trial's hyperparameters are all sampled (a model runner:
+    its model is built), before it trains; the loop may then claim the next trial.
+    """
 
     number: int
     plan: TrialPlan
     objective: Objective
+    built: Callable[[], None] = field(default=_nothing, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,22 @@ class Runner(abc.ABC):
     @abc.abstractmethod
     def run(self, hp: HyperParameters, context: TrialContext) -> TrialOutput:
         """Run one trial with the hyperparameters ``hp`` asks the study for."""
+
+    def compile_ahead(  # noqa: B027 - optional hook, a no-op unless overridden
+        self, hp: HyperParameters, context: TrialContext
+    ) -> None:
+        """Compile what trial ``context`` will run, from a thread while another trial runs.
+
+        Optional (default no-op); whatever it leaves undone, :meth:`run` does itself.
+        """
+
+    def overlap(self) -> tuple[float, float]:
+        """The last :meth:`run`'s seconds compiling what :meth:`compile_ahead` could; the rest.
+
+        ``compile_ahead="auto"`` asks; ``(0, 0)`` (the default) when compiling ahead would not
+        have overlapped the two.
+        """
+        return 0.0, 0.0
 
     def on_report(  # noqa: B027 - optional hook, a no-op unless overridden
         self, metrics: dict[str, float], value: float, step: int, context: TrialContext
