@@ -110,7 +110,8 @@ class _BudgetedSpace(ImageSpace):
     def __init__(self, task: ImageTask, *, precision: str, end: float) -> None:
         super().__init__(task, precision=precision)
         self.end: float | None = end  # None once the search is over (loading models)
-        self.first_epoch: dict[tuple[str, int], float] = {}
+        self.first_epoch: dict[tuple[str, int], float] = {}  # by program, the latest
+        self.compiling: float | None = None  # the longest first epoch: a new program's
 
     def check_start(self, family: str, width: int) -> None:
         """Refuses the candidate when the time left does not cover its program's first epoch.
@@ -125,7 +126,7 @@ class _BudgetedSpace(ImageSpace):
         if left < 1.0:
             raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
         key = (family, width)
-        needed = self.first_epoch.get(key, max(self.first_epoch.values(), default=FIRST_EPOCH_S))
+        needed = self.first_epoch.get(key, self.compiling or FIRST_EPOCH_S)
         if left < needed:  # the first epoch cannot be interrupted
             message = f"{left:.1f} s left: a first {key} epoch takes {needed:.1f} s"
             if min(self.first_epoch.values(), default=np.inf) <= left:
@@ -263,7 +264,9 @@ def _epoch_seconds(
     with CompilationCounter() as compiling:
         trainer.fit(*data, validation_data=validation, epochs=1, batch_size=batch,
                     callbacks=[_FirstEpochClocks(space)])  # fmt: skip
-    return max(time.monotonic() - started - compiling.seconds, 1e-3)
+    epoch = max(time.monotonic() - started - compiling.seconds, 1e-3)
+    space.first_epoch[(config["family"], config["width"])] = epoch  # compiled now
+    return epoch
 
 
 def _space_task(est: Any, shape: tuple[int, ...], n_outputs: int, steps: int) -> ImageTask:
@@ -592,7 +595,9 @@ class _FirstEpochClocks(Callback):
         if self._start:
             net = trainer.model.net  # type: ignore[attr-defined]
             key = (_family_of(net), int(net.stem.kernel[...].shape[-1]))
-            self.space.first_epoch[key] = time.monotonic() - self._start
+            seconds = time.monotonic() - self._start
+            self.space.first_epoch[key] = seconds
+            self.space.compiling = max(self.space.compiling or 0.0, seconds)
             self._start = 0.0
 
 
