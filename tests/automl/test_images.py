@@ -99,10 +99,11 @@ def test_a_short_time_limit_is_kept(digits):
 def test_without_a_trial_budget_fast_epochs_train_longer_than_the_preset(digits):
     X_train, X_test, y_train, y_test = digits
     started = time.monotonic()
-    clf = ImageClassifier(time_limit=30, presets="fast", seed=0).fit(X_train[:240], y_train[:240])
-    assert time.monotonic() - started <= 30 * 1.1 + 3
-    # 192 training images train in ~0.05 s an epoch: measured 26, 74 and 80 epochs at most
-    # over seeds 0-2 (the preset's 9 would need epochs ~3x slower); accuracy 0.944-0.962
+    clf = ImageClassifier(time_limit=60, presets="fast", seed=0).fit(X_train[:240], y_train[:240])
+    assert time.monotonic() - started <= 60 * 1.1 + 3
+    # 192 training images train in ~0.05 s an epoch: with time_limit=30 this measured 26, 74
+    # and 80 epochs at most over seeds 0-2 (accuracy 0.944-0.962) on an idle machine, but 9
+    # beside another test worker, whose load slowed the first compile; 60 s leaves room for it
     assert clf.leaderboard()["epochs"].max() > 9
     assert clf.score(X_test, y_test) > 0.8
 

@@ -51,6 +51,7 @@ from hyperflax.trainers import (
 )
 from hyperflax.tuners import Hyperband, Objective, TrialPlan
 from hyperflax.tuners._hyperband import Rung
+from hyperflax.tuners._training import trial_trainer
 
 #: preset: (Hyperband's longest training in epochs, widths of the first stage)
 PRESETS = {"fast": (9, (16,)), "medium": (27, (16, 32)), "best": (81, (16, 32, 64))}
@@ -251,15 +252,10 @@ def _epoch_seconds(
     width then shares (the schedule's length is data: choosing it afterwards compiles nothing
     new); the epoch's time less the time spent compiling is what an epoch costs.
     """
-    hp = HyperParameters(config)
     try:
-        model = space.build(hp, nnx.Rngs(seed))
+        trainer = trial_trainer(space, HyperParameters(config), seed)  # as the trial builds it
     except (TimeLimitError, optuna.TrialPruned):
         return None  # the search says why
-    trainer = Trainer(
-        model, space.build_optimizer(hp), space.loss, space.metrics, seed=seed,
-        precision=space.precision,
-    )  # fmt: skip
     started = time.monotonic()
     with CompilationCounter() as compiling:
         trainer.fit(*data, validation_data=validation, epochs=1, batch_size=batch,

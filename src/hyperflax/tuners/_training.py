@@ -159,11 +159,15 @@ class ModelRunner(PopulationRunner):
             logs, history = train_trial(
                 self.hypermodel, hp, self.data, built=context.built, **self._start_args(context)
             )
-        own_fit = type(self.hypermodel).fit is not HyperModel.fit  # not compiled ahead
-        new = not own_fit and any(map(is_training_program, compiling.names))
+        new = not self._own_fit and any(map(is_training_program, compiling.names))
         spent = time.monotonic() - started
         self._overlap = (compiling.seconds, spent - compiling.seconds) if new else (0.0, 0.0)
         return self._output(logs, history)
+
+    @property
+    def _own_fit(self) -> bool:
+        """The HyperModel overrides ``fit``: it may train on other shapes, one trial at a time."""
+        return type(self.hypermodel).fit is not HyperModel.fit
 
     def overlap(self) -> tuple[float, float]:
         """The last trial's compiling and other seconds, where compiling ahead overlaps them.
@@ -182,17 +186,15 @@ class ModelRunner(PopulationRunner):
         overrides ``fit`` may train on other shapes: neither is compiled ahead.
         """
         data = self.data
-        if data is None or context.plan.continues is not None:
+        if data is None or context.plan.continues is not None or self._own_fit:
             return
-        if type(self.hypermodel).fit is not HyperModel.fit:
-            return
-        trainer = _trainer(self.hypermodel, hp, self.seed)
+        trainer = trial_trainer(self.hypermodel, hp, self.seed)
         trainer.compile(data.x, data.y, batch_size=data.batch_size,
                         validation_data=data.validation_data)  # fmt: skip
 
     def population_error(self) -> str | None:
         """A HyperModel that overrides ``fit`` trains its own way, one trial at a time."""
-        if type(self.hypermodel).fit is not HyperModel.fit:
+        if self._own_fit:
             return (
                 f"population_size > 1 trains every member with one shared fit, but "
                 f"{type(self.hypermodel).__name__} overrides HyperModel.fit (e.g. to tune "
@@ -338,8 +340,8 @@ class _Trial:
     keep_state: bool
 
 
-def _trainer(hypermodel: HyperModel, hp: HyperParameters, seed: int) -> Trainer:
-    """A new model of ``hp`` and its trainer, as a trial starts them."""
+def trial_trainer(hypermodel: HyperModel, hp: HyperParameters, seed: int) -> Trainer:
+    """A new model of ``hp`` and its trainer, as a trial starts them (so their programs match)."""
     model = hypermodel.build(hp, nnx.Rngs(seed))
     return Trainer(
         model, hypermodel.build_optimizer(hp), hypermodel.loss, hypermodel.metrics, seed=seed,
@@ -360,7 +362,7 @@ def _start(
     keep_state: bool,
 ) -> _Trial:
     """Build a trial's model and trainer, continued from a ``parent`` checkpoint directory."""
-    trainer = _trainer(hypermodel, hp, seed)
+    trainer = trial_trainer(hypermodel, hp, seed)
     if parent is not None:
         trainer.load_checkpoint(parent / LAST)
     best = BestCheckpoint(objective.name, mode="min" if objective.sign > 0 else "max")
