@@ -2,7 +2,8 @@
 
 Both train the same MLP (hidden [128, 128], batch 64, 20 epochs) in the same process. Compile
 time is measured separately (first call); run time excludes it and is the best of a few
-repeats. Goal: Trainer / hand-written <= 1.10.
+repeats, in several rounds whose median ratio is the result. Goal: Trainer / hand-written
+<= 1.10.
 
 Run: .venv/bin/python bench/trainer_speed.py
 """
@@ -26,6 +27,7 @@ HIDDEN = [128, 128]
 BATCH = 64
 EPOCHS = 20
 REPEATS = 5
+ROUNDS = 5
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
@@ -90,27 +92,34 @@ def _time(function, *args) -> tuple[float, float]:
 
 
 def main() -> None:
-    """Prints compile-inclusive first-run time, best steady-state time and their ratio."""
+    """Prints compile-inclusive first-run times, then the ratio of best run times per round.
+
+    The machine's noise (other tenants on a shared VM) moves a single best-of-N ratio by 10%;
+    ``ROUNDS`` rounds of best-of-``REPEATS`` each, interleaved, and their median are printed.
+    """
     x, y = _data()
     x_device, y_device = jax.device_put(x), jax.device_put(y)
     tx = _optimizer()
     first_hand, _ = _time(_hand_fit, x_device, y_device, tx)
     first_trainer, _ = _time(_trainer_fit, x, y)
-    hand, trainer = [], []
-    for _ in range(REPEATS):
-        hand.append(_time(_hand_fit, x_device, y_device, tx))
-        trainer.append(_time(_trainer_fit, x, y))
-    best_hand = min(seconds for seconds, _ in hand)
-    best_trainer = min(seconds for seconds, _ in trainer)
     print(f"digits {x.shape}, MLP {HIDDEN}, batch {BATCH}, {EPOCHS} epochs, {jax.devices()}")
     print(f"compile+first run: hand-written {first_hand:.3f} s, Trainer {first_trainer:.3f} s")
-    print(
-        f"approx compile:    hand-written {first_hand - best_hand:.3f} s, "
-        f"Trainer {first_trainer - best_trainer:.3f} s"
-    )
-    print(f"run (best of {REPEATS}): hand-written {best_hand:.3f} s, Trainer {best_trainer:.3f} s")
-    print(f"final loss: hand-written {hand[-1][1]:.4f}, Trainer {trainer[-1][1]:.4f}")
-    print(f"ratio Trainer / hand-written: {best_trainer / best_hand:.3f} (goal <= 1.10)")
+    ratios = []
+    for round_ in range(ROUNDS):
+        hand, trainer = [], []
+        for _ in range(REPEATS):
+            hand.append(_time(_hand_fit, x_device, y_device, tx))
+            trainer.append(_time(_trainer_fit, x, y))
+        best_hand = min(seconds for seconds, _ in hand)
+        best_trainer = min(seconds for seconds, _ in trainer)
+        ratios.append(best_trainer / best_hand)
+        print(
+            f"round {round_}: best of {REPEATS}: hand-written {best_hand:.3f} s, Trainer "
+            f"{best_trainer:.3f} s, ratio {ratios[-1]:.3f}; final loss {hand[-1][1]:.4f} / "
+            f"{trainer[-1][1]:.4f}"
+        )
+    print(f"ratio Trainer / hand-written (median of {ROUNDS} rounds): "
+          f"{float(np.median(ratios)):.3f} (goal <= 1.10)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -81,6 +81,34 @@ def test_nan_loss_raises_with_epoch_and_advice(digits, make_trainer):
         trainer.fit(x, y, epochs=5, batch_size=32)
 
 
+def test_a_nan_stops_at_its_epoch_with_the_next_epoch_queued(digits, make_trainer):
+    """Without callbacks the next epoch is queued before a NaN is seen; fit still ends there."""
+    x, y = digits
+    trainer = make_trainer(learning_rate=1e30)
+    with pytest.raises(NonFiniteLossError, match=r"epoch (\d+)") as raised:
+        trainer.fit(x, y, epochs=50, batch_size=32)
+    epoch = int(raised.value.args[0].split("epoch ")[1].split(";")[0])
+    assert trainer.epoch == epoch + 1 < 50
+    params = jax.tree.leaves(nnx.state(trainer.model, nnx.Param))
+    assert not all(bool(jnp.isfinite(leaf).all()) for leaf in params)  # that epoch's state
+
+
+def test_epochs_queued_ahead_train_exactly_as_epochs_run_one_by_one(digits, make_trainer):
+    """No callbacks (epochs queued ahead) and a no-op callback (one by one): the same numbers."""
+    x, y = digits
+    runs = []
+    for callbacks in ([], [Callback()]):
+        trainer = make_trainer()
+        history = trainer.fit(
+            x[:200], y[:200], validation_data=(x[200:], y[200:]), epochs=4,
+            batch_size=32, callbacks=callbacks,
+        )  # fmt: skip
+        runs.append((history.history, nnx.state(trainer.model, nnx.Param), trainer.epoch))
+    (logs, params, epoch), (logs_one_by_one, params_one_by_one, epoch_one_by_one) = runs
+    assert logs == logs_one_by_one and epoch == epoch_one_by_one == 4
+    assert jax.tree.all(jax.tree.map(np.array_equal, params, params_one_by_one))
+
+
 class BoomError(Exception):
     pass
 

@@ -297,9 +297,9 @@ def train_population(
         epochs = np.asarray([s.trainer.epoch if s else 0 for s in slots], np.int32)
         assert state is not None
         subsets = folds.subsets([None if s is None else s.member for s in slots])
-        *state, losses, predictions, rows = strategy.train_epoch(
+        *state, losses, predictions, rows = strategy.start_epoch(
             config, state, data, seeds, epochs, subsets
-        )
+        ).outputs()
         params, rest, _ = state
         validated = None
         if placed_validation or folds.validates:

@@ -3,9 +3,11 @@
 Both strategies replicate the data on every device once per ``fit`` and hand each device its
 slice of every global batch; gradients are averaged with ``lax.pmean``. Outputs come back in a
 global ``(steps, n_devices * device_batch, ...)`` layout, as host arrays where the caller needs
-them on host. Each call waits for its results: on a few CPU cores, back-to-back multi-device
-programs can otherwise abort in an all-reduce rendezvous. ``shard_map`` also runs populations
-(``config.members``): the per-device program is ``vmap``-ed over the members' state.
+them on host. ``start_epoch`` returns before its epoch has run where that is safe, so the caller
+can queue the next epoch behind it; multi-device CPU programs wait for their results instead:
+on a few CPU cores, back-to-back multi-device programs can abort in an all-reduce rendezvous.
+``shard_map`` also runs populations (``config.members``): the per-device program is
+``vmap``-ed over the members' state.
 
 After ``jax.distributed.initialize``, ``shard_map``'s mesh may span every process's devices:
 each process passes the same data and places its copy on its own devices (``_multihost``);
@@ -40,6 +42,29 @@ TrainOutputs = tuple[Any, Any, Any, np.ndarray, np.ndarray | None, np.ndarray | 
 """``(params, rest, opt_state, step_losses, predictions, rows)`` with host arrays last."""
 
 
+class PendingEpoch:
+    """A dispatched training epoch: its new state now (device arrays), its host outputs later.
+
+    The state may be passed to the next epoch before this one has run; ``outputs`` waits for it.
+
+    Example:
+        >>> PendingEpoch(("p", "r", "o"), lambda: (np.zeros(2), None, None)).state
+        ('p', 'r', 'o')
+    """
+
+    def __init__(
+        self,
+        state: tuple[Any, Any, Any],
+        host: Callable[[], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]],
+    ) -> None:
+        self.state = state
+        self._host = host
+
+    def outputs(self) -> TrainOutputs:
+        """Waits for the epoch; ``(params, rest, opt_state, step_losses, predictions, rows)``."""
+        return (*self.state, *self._host())
+
+
 class Strategy(Protocol):
     """How per-device programs are mapped over devices."""
 
@@ -47,7 +72,7 @@ class Strategy(Protocol):
         """Puts a dataset on the devices, once per ``fit``, in the layout the programs expect."""
         ...
 
-    def train_epoch(
+    def start_epoch(
         self,
         config: ProgramConfig,
         state: tuple[Any, Any, Any],
@@ -55,10 +80,12 @@ class Strategy(Protocol):
         seed: int | np.ndarray,
         epoch: int | np.ndarray,
         subsets: np.ndarray | None = None,
-    ) -> TrainOutputs:
-        """Runs one training epoch; ``state`` is ``(params, rest, opt_state)``.
+        placed: bool = False,
+    ) -> PendingEpoch:
+        """Dispatches one training epoch; ``state`` is ``(params, rest, opt_state)``.
 
-        ``subsets`` (a population's, one row per member) limits each member to its rows.
+        ``subsets`` (a population's, one row per member) limits each member to its rows;
+        ``placed`` says ``state`` is a previous epoch's, already where the program wants it.
         """
         ...
 
@@ -167,6 +194,7 @@ class ShardMapStrategy:
         self.mesh = Mesh(np.asarray(devices), (AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
         self._replicated = NamedSharding(self.mesh, P())
         self._spans_processes = spans_processes(devices)
+        self._waits = self.n_devices > 1 and devices[0].platform == "cpu"
 
     def place_data(self, tree: Any, what: str = "data") -> Any:
         """Replicates ``tree`` on every device of the mesh (``what`` names it in errors)."""
@@ -186,7 +214,7 @@ class ShardMapStrategy:
             return tree
         return self.place_data(tree, "model state")
 
-    def train_epoch(
+    def start_epoch(
         self,
         config: ProgramConfig,
         state: tuple[Any, Any, Any],
@@ -194,20 +222,26 @@ class ShardMapStrategy:
         seed: int | np.ndarray,
         epoch: int | np.ndarray,
         subsets: np.ndarray | None = None,
-    ) -> TrainOutputs:
-        """Runs one training epoch on all devices (each member on its ``subsets`` row)."""
-        state = self._place_state(state)
-        out = jax.block_until_ready(
-            _shard_map_train(state, data, seed, epoch, subsets, config=config, mesh=self.mesh)
-        )
+        placed: bool = False,
+    ) -> PendingEpoch:
+        """Dispatches one training epoch on all devices (each member on its ``subsets`` row)."""
+        if not placed:
+            state = self._place_state(state)
+        out = _shard_map_train(state, data, seed, epoch, subsets, config=config, mesh=self.mesh)
+        if self._waits:
+            out = jax.block_until_ready(out)
         params, rest, opt_state, losses, predictions, rows = out
-        per_row = _flatten_rows(to_host((predictions, rows)), config.members)
-        return params, rest, opt_state, np.asarray(losses), *per_row
+
+        def host() -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+            per_row = _flatten_rows(to_host((predictions, rows)), config.members)
+            return np.asarray(losses), *per_row
+
+        return PendingEpoch((params, rest, opt_state), host)
 
     def compile_train(
         self, config: ProgramConfig, state: tuple[Any, Any, Any], data: tuple[Any, Any], seed: int
     ) -> None:
-        """Compiles ``train_epoch``'s program for this state and host data, running nothing."""
+        """Compiles ``start_epoch``'s program for this state and host data, running nothing."""
         args = _abstract((state, data), self._replicated)
         _shard_map_train.lower(*args, seed, 0, None, config=config, mesh=self.mesh).compile()
 
@@ -269,7 +303,7 @@ class PmapStrategy:
 
         return jax.device_put(jax.tree.map(stack, tree), self._stacked)
 
-    def train_epoch(
+    def start_epoch(
         self,
         config: ProgramConfig,
         state: tuple[Any, Any, Any],
@@ -277,16 +311,16 @@ class PmapStrategy:
         seed: int | np.ndarray,
         epoch: int | np.ndarray,
         subsets: np.ndarray | None = None,
-    ) -> TrainOutputs:
+        placed: bool = False,
+    ) -> PendingEpoch:
         """Runs one training epoch on all devices (populations and ``subsets``: shard_map)."""
         if subsets is not None:
             raise ValueError("training on row subsets needs strategy='shard_map'")
         run = _pmapped(device_train_epoch, self.devices, (None, None, None, None, 0, 0, None, None))
         out = jax.block_until_ready(run(config, *state, *data, seed, epoch))
-        params, rest, opt_state = jax.tree.map(lambda a: a[0], out[:3])
         losses, predictions, rows = to_host(out[3:])
         per_row = _flatten_rows(_device_major_to_rows((predictions, rows)))
-        return params, rest, opt_state, losses[0], *per_row
+        return PendingEpoch(jax.tree.map(lambda a: a[0], out[:3]), lambda: (losses[0], *per_row))
 
     def evaluate(
         self, config: ProgramConfig, state: tuple[Any, Any], x: Any, y: Any

@@ -167,10 +167,17 @@ class Trainer:
         self.stop_training = False
         for callback in callbacks:
             callback.on_train_begin(self)
+        # Without callbacks nothing reads the model between epochs, so the next epoch is queued
+        # before this one's outputs are read; a NaN is then found with one more epoch queued.
+        pending = self._strategy.start_epoch(
+            config, (params, rest, self.opt_state), data, self.seed, initial_epoch
+        )
         for epoch in range(initial_epoch, epochs):
-            params, rest, self.opt_state, losses, predictions, rows = self._strategy.train_epoch(
-                config, (params, rest, self.opt_state), data, self.seed, epoch
-            )
+            params, rest, self.opt_state, losses, predictions, rows = current = pending.outputs()
+            if not callbacks and epoch + 1 < epochs:
+                pending = self._strategy.start_epoch(
+                    config, current[:3], data, self.seed, epoch + 1, placed=True
+                )
             self.epoch = epoch + 1
             try:
                 check_finite_loss(losses, epoch)
@@ -190,6 +197,9 @@ class Trainer:
                 for callback in callbacks:
                     callback.on_epoch_end(epoch, logs, self)
                 params, rest = nnx.state(self.model, nnx.Param, ...)
+                if not self.stop_training and epoch + 1 < epochs:
+                    state = (params, rest, self.opt_state)
+                    pending = self._strategy.start_epoch(config, state, data, self.seed, epoch + 1)
             if self.stop_training:
                 break
         nnx.update(self.model, params, rest)
