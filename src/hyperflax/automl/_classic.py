@@ -1,4 +1,4 @@
-"""scikit-learn families: HistGradientBoosting (grown in chunks under a deadline), linear, kNN."""
+"""scikit-learn families: boosting (grown in chunks under a deadline), linear, RBF kernel, kNN."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.kernel_approximation import Nystroem
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
 from threadpoolctl import threadpool_limits
 
 from hyperflax.automl._task import Split, Task, full_proba
@@ -24,6 +27,11 @@ _FIRST_CHUNK = 50
 #: too small to share, and on a busy machine the threads' barriers cost more than the trees
 #: (measured: 569 rows, 0.1 s on one thread against 6.9 s on two beside other processes).
 _THREADED_ROWS = 10_000
+#: Landmark rows of the kernel family's Nystroem features: at most this many, and fewer on
+#: large tables, so that rows x landmarks stays under ``_KERNEL_CELLS`` (measured on 2 cores:
+#: 1,077 rows x 1,000 landmarks fit in 1.5 s, 10,300 x 1,000 in 15 s).
+KERNEL_COMPONENTS = 1000
+_KERNEL_CELLS = 4_000_000
 
 
 def _threads(n_rows: int) -> contextlib.AbstractContextManager[Any]:
@@ -77,6 +85,33 @@ def fit_linear(
     if not task.classification:
         return Ridge(alpha=params["alpha"]).fit(data.x_train, data.y_train)
     model = LogisticRegression(C=params["C"], max_iter=500, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(data.x_train, data.y_train)
+
+
+def fit_kernel(
+    params: dict[str, Any], data: Split, task: Task, *, deadline: float, seed: int
+) -> Any:
+    """An RBF kernel model: logistic regression (or ridge) on Nystroem features.
+
+    Features are min-max scaled first (bounded, so no column dominates the distances), and
+    ``params["gamma"]`` is relative to scikit-learn's ``"scale"``: ``1 / (n_features * var)``
+    of the scaled rows. On digits it is the strongest single family (test log loss 0.04-0.05,
+    in 1-2 s, against 0.095 for RealMLP).
+    """
+    scaler = MinMaxScaler(clip=True)
+    scaled = scaler.fit_transform(data.x_train)
+    gamma = float(params["gamma"]) / (scaled.shape[1] * max(float(scaled.var()), 1e-12))
+    n = len(data.y_train)
+    landmarks = max(min(100, n), min(KERNEL_COMPONENTS, n, _KERNEL_CELLS // n))
+    kernel = Nystroem(gamma=gamma, n_components=landmarks, random_state=seed)
+    head = (
+        LogisticRegression(C=params["C"], max_iter=500, random_state=seed)
+        if task.classification
+        else Ridge(alpha=params["alpha"])
+    )
+    model = Pipeline([("scale", scaler), ("kernel", kernel), ("linear", head)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(data.x_train, data.y_train)

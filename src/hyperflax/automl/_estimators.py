@@ -580,8 +580,9 @@ _PARAMS_DOC = """
         metric: What the search and the ensemble optimize; ``None`` for the default.
         max_trials: At most this many candidates; with a ``seed`` the result is deterministic
             (when ``time_limit`` does not cut it short).
-        families: Model families to include, a subset of ``"hgb"``, ``"realmlp"``, ``"tabm"``,
-            ``"linear"``, ``"mlp"``; ``None`` for the preset's.
+        families: Model families to include, a subset of ``"hgb"``, ``"kernel"`` (an RBF
+            kernel model: logistic regression or ridge on Nystroem features), ``"realmlp"``,
+            ``"tabm"``, ``"linear"``, ``"knn"``, ``"mlp"``; ``None`` for the preset's.
         seed: Seeds the split, the sampler and every model.
         directory: Parent folder of the project; ``None`` keeps a private temporary project per
             ``fit``. With a directory, rerunning a killed ``fit`` continues its study.

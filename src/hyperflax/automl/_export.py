@@ -384,8 +384,47 @@ def _knn_fn(model: Any, w: _Weights, task: Task, prefix: str) -> Fn:
     return fn
 
 
+def _linear_fn(coef: np.ndarray, intercept: np.ndarray, w: _Weights, task: Task, prefix: str) -> Fn:
+    """``x @ coef + intercept``: values, or probabilities (sigmoid of one column, or softmax)."""
+    weights = w.add(f"{prefix}/coef", coef)
+    bias = w.add(f"{prefix}/intercept", intercept)
+
+    def linear(args: Sequence[jax.Array], x: jax.Array) -> jax.Array:
+        z = x @ args[weights] + args[bias]
+        if not task.classification:
+            return z[:, 0]
+        return _two_columns(jax.nn.sigmoid(z[:, 0])) if z.shape[1] == 1 else jax.nn.softmax(z)
+
+    return linear
+
+
+def _kernel_fn(model: Pipeline, w: _Weights, task: Task, prefix: str) -> Fn:
+    """The kernel family: min-max scaling (clipped), RBF kernel to the landmarks, a linear head.
+
+    Nystroem's normalization is folded into the head's weights in float64: on its own it can
+    hold entries of 1e5 (nearly coincident landmarks), which float32 features would amplify.
+    """
+    scaler, kernel, head = (model.named_steps[k] for k in ("scale", "kernel", "linear"))
+    scale = w.add(f"{prefix}/scale", scaler.scale_)
+    shift = w.add(f"{prefix}/min", scaler.min_)
+    landmarks = w.add(f"{prefix}/components", kernel.components_)
+    coef = kernel.normalization_.T @ np.atleast_2d(head.coef_).T
+    linear = _linear_fn(coef, np.atleast_1d(head.intercept_), w, task, f"{prefix}/linear")
+    gamma = float(kernel.gamma)
+
+    def fn(args: Sequence[jax.Array], x: jax.Array) -> jax.Array:
+        scaled = jnp.clip(x * args[scale] + args[shift], 0.0, 1.0)
+        c = args[landmarks]
+        d2 = (scaled * scaled).sum(1)[:, None] - 2.0 * scaled @ c.T + (c * c).sum(1)[None]
+        return linear(args, jnp.exp(-gamma * jnp.maximum(d2, 0.0)))
+
+    return fn
+
+
 def _sklearn_fn(model: Any, w: _Weights, task: Task, prefix: str) -> Fn:
     """A fitted scikit-learn member: probabilities over ``model.classes_`` or values."""
+    if isinstance(model, Pipeline):
+        return _kernel_fn(model, w, task, prefix)
     if isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         arrays, spec = tree_arrays(model)
         index = w.add_all(f"{prefix}/trees", arrays)
@@ -394,16 +433,8 @@ def _sklearn_fn(model: Any, w: _Weights, task: Task, prefix: str) -> Fn:
         prior = w.add(f"{prefix}/prior", model.class_prior_)
         return lambda args, x: jnp.broadcast_to(args[prior], (x.shape[0], args[prior].shape[0]))
     if isinstance(model, LogisticRegression | Ridge):
-        coef = w.add(f"{prefix}/coef", np.atleast_2d(model.coef_).T)
-        bias = w.add(f"{prefix}/intercept", np.atleast_1d(model.intercept_))
-
-        def linear(args: Sequence[jax.Array], x: jax.Array) -> jax.Array:
-            z = x @ args[coef] + args[bias]
-            if not task.classification:
-                return z[:, 0]
-            return _two_columns(jax.nn.sigmoid(z[:, 0])) if z.shape[1] == 1 else jax.nn.softmax(z)
-
-        return linear
+        coef, intercept = np.atleast_2d(model.coef_).T, np.atleast_1d(model.intercept_)
+        return _linear_fn(coef, intercept, w, task, prefix)
     if isinstance(model, KNeighborsClassifier | KNeighborsRegressor):
         return _knn_fn(model, w, task, prefix)
     raise TypeError(f"cannot export a member of type {type(model).__name__}")

@@ -225,7 +225,7 @@ class CandidateRunner(PopulationRunner):
             network = _networks.prepare_network(
                 family, params, ctx.split(kind, i), ctx.task, deadline=started + cap,
                 seed=ctx.seed, max_epochs=ctx.preset.max_epochs, patience=ctx.preset.patience,
-                target_scale=scale,
+                metric=ctx.metric.name, target_scale=scale,
             )  # fmt: skip
             networks.append(network)
             members.append(trainers.Member(
@@ -247,22 +247,29 @@ class CandidateRunner(PopulationRunner):
     ) -> TrialOutput:
         """Train the candidate on each fold in turn, each fold given its share of the time left.
 
-        With ``fold_populations``, a bagged network's folds train together instead.
+        Compiling a network's programs (its family's first candidate) does not count against
+        ``cap``, only against the search's time. With ``fold_populations``, a bagged network's
+        folds train together instead.
         """
         ctx = self.ctx
         if ctx.bagged and ctx.fold_populations and family in NETWORKS:
             folds = self._fit_folds_together(context, family, params, started, cap)
             return self._score(Bagged(context.number, family, params, folds), started)
         end, models, k = started + cap, [], len(ctx.folds)
+        latest, compiling = time.monotonic() + ctx.search_left(), 0.0
         for i in range(k):
             now = time.monotonic()
-            if i and now + (k - i) * (now - started) / i > end + 0.25 * cap:
+            if i and now + (k - i) * (now - started - compiling) / i > end + 0.25 * cap:
                 raise optuna.TrialPruned(f"{k - i} of {k} folds would not end in time")
-            models.append(fit_member(
-                context.number, family, params, ctx.split(PREPROCESSOR[family], i), ctx.task,
-                deadline=now + (end - now) / (len(ctx.folds) - i), seed=ctx.seed,
-                preset=ctx.preset,
-            ))  # fmt: skip
+            deadline = now + (end - now) / (k - i)
+            with trainers.CompilationCounter() as counter:
+                models.append(fit_member(
+                    context.number, family, params, ctx.split(PREPROCESSOR[family], i),
+                    ctx.task, deadline=deadline, seed=ctx.seed, preset=ctx.preset,
+                    metric=ctx.metric.name, grace=max(0.0, latest - deadline),
+                ))  # fmt: skip
+            compiling += counter.seconds
+            end = min(started + cap + compiling, latest)
         member = Bagged(context.number, family, params, models) if ctx.bagged else models[0]
         return self._score(member, started)
 
@@ -284,6 +291,7 @@ class CandidateRunner(PopulationRunner):
         network = _networks.prepare_network(
             family, params, ctx.split(PREPROCESSOR[family]), ctx.task, deadline=started + cap,
             seed=ctx.seed, max_epochs=ctx.preset.max_epochs, patience=ctx.preset.patience,
+            metric=ctx.metric.name,
         )  # fmt: skip
         tag = (context, network, family, params, started)
         return trainers.Member(network.trainer, network.epochs, network.callbacks, tag=tag)

@@ -8,12 +8,13 @@ from typing import Any
 from hyperflax.automl._task import Task
 from hyperflax.search_spaces import HyperParameters
 
-FAMILIES = ("hgb", "realmlp", "tabm", "linear", "knn", "mlp")
+FAMILIES = ("hgb", "kernel", "realmlp", "tabm", "linear", "knn", "mlp")
 NETWORKS = ("mlp", "realmlp", "tabm")
 PREPROCESSOR = {
     "hgb": "tree",
     "linear": "quantile",
     "knn": "quantile",
+    "kernel": "robust",  # min-max scaled again inside the model
     "mlp": "quantile",
     "realmlp": "robust",
     "tabm": "quantile",
@@ -52,11 +53,13 @@ PRESETS = {
 
 _NET_DEFAULTS = {"width": 256, "depth": 3, "dropout": 0.1, "learning_rate": 2e-3}
 
-# Strong starting points, best expected value first: HGB ~ LightGBM defaults, RealMLP-TD and
-# TabM's published defaults scaled to a CPU budget (width 256, k=8), then diverse fallbacks.
+# Strong starting points, best expected value first: HGB ~ LightGBM defaults, an RBF kernel
+# model (cheap: seconds on thousands of rows), RealMLP-TD and TabM's published defaults scaled
+# to a CPU budget (width 256, k=8), then diverse fallbacks.
 PORTFOLIO: tuple[tuple[str, dict[str, Any]], ...] = (
     ("hgb", {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
              "l2_regularization": 1e-4, "max_features": 1.0}),
+    ("kernel", {"C": 100.0, "alpha": 0.01, "gamma": 1.0}),
     ("realmlp", {**_NET_DEFAULTS, "dropout": 0.15, "weight_decay": 1e-5,
                  "frequency_scale": 0.1}),
     ("tabm", {**_NET_DEFAULTS, "weight_decay": 3e-4}),
@@ -96,6 +99,13 @@ def sample(hp: HyperParameters, families: tuple[str, ...], task: Task) -> tuple[
     if family == "linear":
         name = "C" if task.classification else "alpha"
         return family, {name: real(name, 1e-3, 1e3, 1.0)}
+    if family == "kernel":
+        penalty = (
+            {"C": real("C", 1e-2, 1e4, 100.0)}
+            if task.classification
+            else {"alpha": real("alpha", 1e-4, 10.0, 0.01)}
+        )
+        return family, {**penalty, "gamma": real("gamma", 0.1, 10.0, 1.0)}
     if family == "knn":
         return family, {
             "n_neighbors": integer("n_neighbors", 2, 100, 10),
