@@ -90,13 +90,11 @@ def fit_member(
     deadline: float,
     seed: int,
     preset: Preset,
-    metric: str,
     grace: float = 0.0,
 ) -> Member:
     """Trains one candidate of ``family`` on ``data.x_train`` with early stopping on the rest.
 
-    ``metric`` is the fit's metric (a network's loss may depend on it); a network may pass
-    ``deadline`` by the time it spends compiling, at most ``grace`` seconds.
+    A network may pass ``deadline`` by the time it spends compiling, at most ``grace`` seconds.
     """
     if task.classification and family not in NETWORKS and len(np.unique(data.y_train)) < 2:
         model = _classic.fit_constant(data)
@@ -113,7 +111,7 @@ def fit_member(
 
         model = _networks.fit_network(
             family, params, data, task, deadline=deadline, seed=seed,
-            max_epochs=preset.max_epochs, patience=preset.patience, metric=metric, grace=grace,
+            max_epochs=preset.max_epochs, patience=preset.patience, grace=grace,
         )  # fmt: skip
     return Member(trial, family, params, model)
 

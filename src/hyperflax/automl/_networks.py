@@ -57,31 +57,13 @@ def squared_error(predictions: jax.Array, targets: jax.Array) -> jax.Array:
     return jnp.square(predictions - targets.reshape(-1, 1)).mean(axis=1)
 
 
-def label_smoothing(family: str, metric: str) -> float:
-    """RealMLP's label smoothing, unless the metric is log loss, which smoothing caps.
-
-    Smoothed targets keep a row's probability of its class at most ``1 - 0.1 (n - 1) / n``,
-    so its log loss cannot go below about 0.1 however sure the network is.
-
-    Example:
-        >>> label_smoothing("realmlp", "accuracy"), label_smoothing("realmlp", "log_loss")
-        (0.1, 0.0)
-    """
-    return LABEL_SMOOTHING if family == "realmlp" and metric != "log_loss" else 0.0
-
-
-def loss_for(spec: dict[str, Any], task: Task) -> Any:
-    """The module-level loss of a network spec (module-level: the compiled program is shared).
-
-    A spec saved before ``label_smoothing`` was recorded smoothed RealMLP's labels.
-    """
-    family = spec["family"]
+def loss_for(family: str, task: Task) -> Any:
+    """The module-level loss of a family (module-level, so the compiled program is shared)."""
     if not task.classification:
         return squared_error
-    if family == "tabm":
-        return members_cross_entropy
-    smoothing = spec.get("label_smoothing", LABEL_SMOOTHING if family == "realmlp" else 0.0)
-    return smoothed_cross_entropy if smoothing else cross_entropy
+    return {"realmlp": smoothed_cross_entropy, "tabm": members_cross_entropy}.get(
+        family, cross_entropy
+    )
 
 
 def build(spec: dict[str, Any]) -> nnx.Module:
@@ -174,13 +156,12 @@ def prepare_network(
     seed: int,
     max_epochs: int,
     patience: int,
-    metric: str,
     target_scale: tuple[float, float] | None = None,
 ) -> NetworkFit:
     """Build one network candidate with early stopping on the held-out part and a deadline.
 
     Regression targets are standardized by ``target_scale`` (mean, deviation), by default
-    those of ``data.y_train``; ``metric`` (the fit's) decides RealMLP's label smoothing.
+    those of ``data.y_train``.
     """
     if task.classification:
         y_mean, y_std = 0.0, 1.0
@@ -194,12 +175,11 @@ def prepare_network(
         "n_numerical": data.n_numerical, "seed": seed, "y_mean": y_mean, "y_std": y_std,
         **{k: params[k] for k in ("width", "depth", "dropout")},
         "frequency_scale": params.get("frequency_scale", 0.1),
-        "label_smoothing": label_smoothing(family, metric) if task.classification else 0.0,
     }  # fmt: skip
     optimizer = optax.inject_hyperparams(optax.adamw)(
         learning_rate=params["learning_rate"], weight_decay=params["weight_decay"]
     )
-    trainer = Trainer(build(spec), optimizer, loss_for(spec, task), devices=_device(), seed=seed)
+    trainer = Trainer(build(spec), optimizer, loss_for(family, task), devices=_device(), seed=seed)
     scale = None if task.classification else (y_mean, y_std)
     stop = EarlyStopping("val_loss", patience=patience)
     fit_data = {
@@ -275,7 +255,7 @@ def refit_network(
     optimizer = optax.inject_hyperparams(optax.adamw)(
         learning_rate=params["learning_rate"], weight_decay=params["weight_decay"]
     )
-    trainer = Trainer(model, optimizer, loss_for(spec, task), devices=_device(),
+    trainer = Trainer(model, optimizer, loss_for(spec["family"], task), devices=_device(),
                       seed=int(spec["seed"]))  # fmt: skip
     targets = (
         y.astype(np.int32)
@@ -316,7 +296,7 @@ def predict_network(
     bucket = 1 << max(6, (n - 1).bit_length())
     padded = np.zeros((bucket, x.shape[1]), np.float32)
     padded[:n] = x
-    trainer = Trainer(model, optax.identity(), loss_for(spec, task), devices=_device())
+    trainer = Trainer(model, optax.identity(), loss_for(spec["family"], task), devices=_device())
     out = np.asarray(trainer.predict(padded, batch_size=min(bucket, 1024))[:n], np.float64)
     if task.classification:
         proba = np.exp(out - out.max(-1, keepdims=True))

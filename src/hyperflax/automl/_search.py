@@ -225,7 +225,7 @@ class CandidateRunner(PopulationRunner):
             network = _networks.prepare_network(
                 family, params, ctx.split(kind, i), ctx.task, deadline=started + cap,
                 seed=ctx.seed, max_epochs=ctx.preset.max_epochs, patience=ctx.preset.patience,
-                metric=ctx.metric.name, target_scale=scale,
+                target_scale=scale,
             )  # fmt: skip
             networks.append(network)
             members.append(trainers.Member(
@@ -266,7 +266,7 @@ class CandidateRunner(PopulationRunner):
                 models.append(fit_member(
                     context.number, family, params, ctx.split(PREPROCESSOR[family], i),
                     ctx.task, deadline=deadline, seed=ctx.seed, preset=ctx.preset,
-                    metric=ctx.metric.name, grace=max(0.0, latest - deadline),
+                    grace=max(0.0, latest - deadline),
                 ))  # fmt: skip
             compiling += counter.seconds
             end = min(started + cap + compiling, latest)
@@ -291,7 +291,6 @@ class CandidateRunner(PopulationRunner):
         network = _networks.prepare_network(
             family, params, ctx.split(PREPROCESSOR[family]), ctx.task, deadline=started + cap,
             seed=ctx.seed, max_epochs=ctx.preset.max_epochs, patience=ctx.preset.patience,
-            metric=ctx.metric.name,
         )  # fmt: skip
         tag = (context, network, family, params, started)
         return trainers.Member(network.trainer, network.epochs, network.callbacks, tag=tag)
