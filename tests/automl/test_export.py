@@ -113,7 +113,7 @@ def test_multiclass_held_out_fit_exports_trees_and_tabm(tmp_path):
     X, y = X[:600].copy(), y[:600]
     X[:, 0] = np.nan  # a column missing in every training row (HistGradientBoosting refuses it)
     clf = TabularClassifier(
-        time_limit=120, families=["hgb", "tabm"], max_trials=2, n_folds=0, seed=0,
+        time_limit=120, families=["hgb", "tabm"], max_trials=3, n_folds=0, seed=0,
         presets="fast",
     ).fit(X, y)  # fmt: skip
     assert set(clf.leaderboard()["family"]) == {"hgb", "tabm"}
