@@ -79,8 +79,10 @@ class PeriodicEmbedding(nnx.Module):
 class RealMLP(nnx.Module):
     """A RealMLP-style net: smooth clipping, a learnable feature scale, PLR embeddings, an MLP.
 
-    Expects robust-scaled inputs whose first ``n_numerical`` columns are numbers to embed (the
-    rest, e.g. one-hot columns, pass through). Width, depth and dropout are data as in
+    Expects robust-scaled inputs whose first ``n_numerical`` columns are numbers to embed. Every
+    column also passes through beside the embeddings (as RealMLP's PBLD embeddings keep the
+    number), so a feature whose embedding units all die still reaches the MLP. Width, depth
+    and dropout are data as in
     :class:`MLP`. Train it with label smoothing for classification (RealMLP's default).
 
     Args:
@@ -129,7 +131,7 @@ class RealMLP(nnx.Module):
         self.embedding = PeriodicEmbedding(
             max(n_numerical, 1), n_frequencies, d_embedding, frequency_scale, rngs=rngs
         )
-        body_in = n_numerical * d_embedding + in_features - n_numerical
+        body_in = n_numerical * d_embedding + in_features
         self.body = MLP(
             body_in, out_features, hidden, activation=activation, dropout=dropout,
             max_width=max_width, max_depth=max_depth, rngs=rngs,
@@ -140,7 +142,7 @@ class RealMLP(nnx.Module):
         x = smooth_clip(x) * self.scale[...]
         if self.n_numerical:
             n = self.n_numerical
-            x = jnp.concatenate([self.embedding(x[:, :n]), x[:, n:]], axis=-1)
+            x = jnp.concatenate([self.embedding(x[:, :n]), x], axis=-1)
         return self.body(x)
 
 
