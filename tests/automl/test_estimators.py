@@ -128,6 +128,19 @@ def test_time_limit_is_kept(cancer):
     assert clf.score(X, y) > 0.9
 
 
+def test_networks_without_time_left_end_the_search_instead_of_pruning_in_a_loop(tmp_path, cancer):
+    import optuna
+
+    X, y = cancer
+    TabularClassifier(time_limit=8, families=["mlp"], presets="fast", directory=tmp_path,
+                      seed=0).fit(X, y)  # fmt: skip
+    study = optuna.load_study(study_name="automl", storage=f"sqlite:///{tmp_path}/automl/study.db")
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) >= 1
+    # the last seconds (under MIN_NETWORK_S) used to prune one proposed network after another
+    assert states.count(optuna.trial.TrialState.PRUNED) <= 1, states
+
+
 def test_too_small_budget_gives_clear_error_fast(cancer):
     X, y = cancer
     started = time.monotonic()

@@ -48,6 +48,7 @@ from hyperflax.tuners import (
 logger = logging.getLogger("hyperflax")
 MIN_CANDIDATE_S = 0.5  # a candidate does not start with less time left than this
 MIN_NETWORK_S = 5.0  # nor a network (its first epoch compiles and cannot be interrupted)
+MAX_STARVED = 3  # networks proposed in a row with too little time left end the search
 
 
 @dataclass
@@ -163,6 +164,7 @@ class CandidateRunner(PopulationRunner):
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.starved = 0  # network candidates proposed in a row with too little time left
 
     def prepare(self, args: SearchArgs, *, objective: Objective, plans_epochs: bool) -> None:
         """Nothing to check: the estimator checked its data before the search."""
@@ -175,7 +177,12 @@ class CandidateRunner(PopulationRunner):
         if left < MIN_CANDIDATE_S:
             raise TimeLimitError(f"{left:.1f} s left: no time for another candidate")
         if family in NETWORKS and left < MIN_NETWORK_S:  # a cheaper family may still fit
-            raise optuna.TrialPruned(f"{left:.1f} s left: no time for a {family} network")
+            self.starved += 1
+            reason = f"{left:.1f} s left: no time for a {family} network"
+            if self.starved >= MAX_STARVED or set(ctx.families) <= set(NETWORKS):
+                raise TimeLimitError(f"{reason} ({self.starved} proposed in a row)")
+            raise optuna.TrialPruned(reason)
+        self.starved = 0
         cap = left if ctx.bounded_trials else max(left / 2, min(left, 10.0))
         return family, params, time.monotonic(), cap
 
