@@ -128,16 +128,20 @@ def test_time_limit_is_kept(cancer):
     assert clf.score(X, y) > 0.9
 
 
-def test_networks_without_time_left_end_the_search_instead_of_pruning_in_a_loop(tmp_path, cancer):
+@pytest.mark.parametrize("population_size", [1, 2])
+def test_networks_without_time_left_end_the_search_instead_of_pruning_in_a_loop(
+    tmp_path, cancer, population_size
+):
     import optuna
 
     X, y = cancer
-    TabularClassifier(time_limit=8, families=["mlp"], presets="fast", directory=tmp_path,
-                      seed=0).fit(X, y)  # fmt: skip
+    TabularClassifier(time_limit=10, families=["mlp", "tabm"], presets="fast", seed=0,
+                      directory=tmp_path, population_size=population_size).fit(X, y)  # fmt: skip
     study = optuna.load_study(study_name="automl", storage=f"sqlite:///{tmp_path}/automl/study.db")
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) >= 1
     # the last seconds (under MIN_NETWORK_S) used to prune one proposed network after another
+    # (136 pruned trials here with populations of 2)
     assert states.count(optuna.trial.TrialState.PRUNED) <= 1, states
 
 

@@ -289,10 +289,7 @@ class CandidateRunner(PopulationRunner):
     ) -> trainers.Member | TrialOutput:
         """A network candidate as a population member; any other candidate trains at once."""
         ctx = self.ctx
-        try:
-            family, params, started, cap = self._begin(hp)
-        except TimeLimitError as error:  # not fatal here: networks still train beside it
-            raise optuna.TrialPruned(str(error)) from error
+        family, params, started, cap = self._begin(hp)  # a TimeLimitError ends the claims
         if family not in NETWORKS or ctx.bagged:  # a bagged network: its folds, one population
             return self._fit(context, family, params, started, cap)
         network = _networks.prepare_network(

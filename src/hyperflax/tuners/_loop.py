@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperflax import _study_keys as keys
-from hyperflax._errors import FatalError, SearchFailedError
+from hyperflax._errors import FatalError, SearchFailedError, TimeLimitError
 from hyperflax.search_spaces import HyperParameters
 from hyperflax.tuners import _study
 from hyperflax.tuners._plan import TrialPlan
@@ -42,7 +42,9 @@ def run_trials(tuner: Tuner, study: optuna.Study, tracker: GuardedTracker) -> bo
 
     Raises:
         SearchFailedError: after ``max_consecutive_failures`` failed trials in a row.
-        FatalError: at once, when a trial raises one (bad data, a broken search space, ...).
+        FatalError: at once, when a trial raises one (bad data, a broken search space, ...);
+            with populations a ``TimeLimitError`` instead ends the search once the trials
+            still training have ended.
         KeyboardInterrupt: after marking the running trial failed and queueing it again.
     """
     deadline = None if tuner.time_limit is None else time.monotonic() + tuner.time_limit
@@ -142,9 +144,13 @@ def _run_populations(
         return item.hp, item.context
 
     def finish(context: TrialContext, outcome: TrialOutput | Exception) -> None:
-        nonlocal finished
+        nonlocal finished, ended
         finished += 1
-        failures.add(running.pop(context.number).finish(outcome))
+        error = running.pop(context.number).finish(outcome)
+        if isinstance(error, TimeLimitError):  # no new trials; the running ones end theirs
+            ended = True
+            return
+        failures.add(error)
 
     try:
         tuner.runner.run_population(claim, finish, size=size)
