@@ -82,8 +82,8 @@ class RealMLP(nnx.Module):
     Expects robust-scaled inputs whose first ``n_numerical`` columns are numbers to embed. Every
     column also passes through beside the embeddings (as RealMLP's PBLD embeddings keep the
     number), so a feature whose embedding units all die still reaches the MLP. Width, depth
-    and dropout are data as in
-    :class:`MLP`. Train it with label smoothing for classification (RealMLP's default).
+    and dropout are data as in :class:`MLP`. Train it with label smoothing for classification
+    (RealMLP's default).
 
     Args:
         in_features: Number of input columns.
